@@ -353,7 +353,8 @@ def main(argv: list[str] | None = None) -> int:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--nodes", default="1,1,0",
-                        help="vCPUs per NUMA node, 0 = memory-only; VCPUS:SIZE sets its memory (default 1,1,0)")
+                        help="vCPUs per NUMA node, 0 = memory-only; VCPUS:SIZE sets its memory "
+                             "(default 1,1,0)")
     parser.add_argument("--mem", default="1G", help="memory per node (default 1G)")
     parser.add_argument("--no-hmat", dest="hmat", action="store_false",
                         help="do not describe latencies in ACPI HMAT (all nodes then share one tier)")

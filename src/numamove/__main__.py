@@ -1,0 +1,5 @@
+"""``python -m numamove``: the command line."""
+
+from numamove.cli import main
+
+main()

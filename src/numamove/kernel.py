@@ -1,0 +1,97 @@
+"""The I/O seam: a :class:`Kernel` reads /proc and /sys under its root and owns the syscalls.
+
+Every read of a kernel file and every NUMA syscall in numamove goes through a
+``Kernel``. Tests point ``root`` at a fixture tree and pass fake syscalls;
+everything above this layer is then exercised without a NUMA machine.
+"""
+
+from __future__ import annotations
+
+import errno
+from pathlib import Path
+
+from numamove._parsers import parse_status
+from numamove._syscalls import CallFacts, LinuxSyscalls, Syscalls
+from numamove.errors import TopologyError
+from numamove.nodemask import parse_cpulist
+
+__all__ = ["Kernel"]
+
+NODE_DIR = "sys/devices/system/node"
+CAP_SYS_NICE = 23  # include/uapi/linux/capability.h
+
+
+class Kernel:
+    """One kernel's files and NUMA syscalls.
+
+    ``root`` is where /proc and /sys are found ("/" on a live system).
+    ``syscalls`` defaults to the real ones, made on first use.
+    """
+
+    def __init__(self, root: str | Path = "/", syscalls: Syscalls | None = None) -> None:
+        self.root = Path(root)
+        self._syscalls = syscalls
+
+    def __repr__(self) -> str:
+        return f"Kernel(root={str(self.root)!r})"
+
+    @property
+    def syscalls(self) -> Syscalls:
+        if self._syscalls is None:
+            self._syscalls = LinuxSyscalls()
+        return self._syscalls
+
+    def path(self, relative: str) -> Path:
+        return self.root / relative.lstrip("/")
+
+    def read_text(self, relative: str) -> str:
+        """The text of a file under the root, e.g. ``read_text("proc/self/status")``."""
+        with open(self.path(relative), encoding="utf-8", errors="replace") as file:
+            return file.read()
+
+    def read_bytes(self, relative: str) -> bytes:
+        with open(self.path(relative), "rb") as file:
+            return file.read()
+
+    def exists(self, relative: str) -> bool:
+        return self.path(relative).exists()
+
+    def listdir(self, relative: str) -> list[str]:
+        return sorted(entry.name for entry in self.path(relative).iterdir())
+
+    def node_list(self, name: str) -> frozenset[int]:
+        """A node state list from /sys/devices/system/node: "online", "has_cpu", "has_memory"..."""
+        try:
+            return frozenset(parse_cpulist(self.read_text(f"{NODE_DIR}/{name}")))
+        except FileNotFoundError:
+            if name == "online" and not self.exists(NODE_DIR):
+                # A kernel without CONFIG_NUMA has no node directory: one node, node 0.
+                return frozenset({0})
+            raise TopologyError(errno.ENOENT, f"{self.path(NODE_DIR)}/{name} is missing") from None
+
+    def online_nodes(self) -> frozenset[int]:
+        return self.node_list("online")
+
+    def process_status(self, pid: int) -> dict[str, str]:
+        """/proc/PID/status as fields (pid 0 means the caller)."""
+        return parse_status(self.read_text(f"proc/{pid or 'self'}/status"))
+
+    def mems_allowed(self, pid: int) -> frozenset[int] | None:
+        """The nodes of a process's cpuset (Mems_allowed_list), or None when unreadable."""
+        try:
+            return frozenset(parse_cpulist(self.process_status(pid)["Mems_allowed_list"]))
+        except (OSError, KeyError):
+            return None
+
+    def has_cap_sys_nice(self) -> bool:
+        """Whether the caller's effective capabilities hold CAP_SYS_NICE (needed for MOVE_ALL)."""
+        try:
+            effective = int(self.process_status(0)["CapEff"], 16)
+        except (OSError, KeyError, ValueError):
+            return False
+        return bool(effective >> CAP_SYS_NICE & 1)
+
+    def call_facts(self, pid: int = 0, flags: int = 0, nodes: frozenset[int] = frozenset()) -> CallFacts:
+        """What a NUMA call was asked, with lookups that explain its failure on demand."""
+        return CallFacts(pid=pid, flags=flags, nodes=nodes, online_nodes=self.online_nodes,
+                         allowed_nodes=self.mems_allowed, can_move_all=self.has_cap_sys_nice)

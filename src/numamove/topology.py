@@ -1,0 +1,143 @@
+"""NUMA topology: nodes, their CPUs, memory, distances and memory tiers.
+
+Read from /sys/devices/system/node (node states, nodeN/cpulist, meminfo,
+distance), /sys/devices/virtual/memory_tiering (memory_tierN/nodelist),
+/proc/sys/kernel/numa_balancing and /sys/kernel/mm/numa/demotion_enabled.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from numamove._parsers import parse_distance, parse_node_meminfo
+from numamove.errors import TopologyError
+from numamove.kernel import NODE_DIR, Kernel
+from numamove.nodemask import parse_cpulist
+
+__all__ = ["Node", "Topology", "nodes", "read_topology"]
+
+TIER_DIR = "sys/devices/virtual/memory_tiering"
+
+
+@dataclass(frozen=True)
+class Node:
+    """One online NUMA node."""
+
+    id: int
+    cpus: tuple[int, ...]
+    mem_total: int
+    """Bytes of memory on the node (MemTotal)."""
+    mem_free: int
+    """Bytes free (MemFree)."""
+    distances: Mapping[int, int]
+    """SLIT distance from this node to each online node; 10 is local."""
+    tier: int | None
+    """Memory tier id (memory_tierN; a larger id is a slower tier), or None without tiering."""
+    has_cpu: bool
+    has_memory: bool
+
+    @property
+    def memory_only(self) -> bool:
+        """A node with memory and no CPUs: CXL or PMEM expanders look like this."""
+        return self.has_memory and not self.has_cpu
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready view; distance keys are node ids as decimal strings."""
+        return {
+            "id": self.id,
+            "cpus": list(self.cpus),
+            "mem_total": self.mem_total,
+            "mem_free": self.mem_free,
+            "distances": {str(node): distance for node, distance in self.distances.items()},
+            "tier": self.tier,
+            "has_cpu": self.has_cpu,
+            "has_memory": self.has_memory,
+        }
+
+
+@dataclass(frozen=True)
+class Topology:
+    """The nodes and the kernel's automatic NUMA placement settings."""
+
+    nodes: tuple[Node, ...]
+    numa_balancing: int | None
+    """/proc/sys/kernel/numa_balancing: 0 off, 1 NUMA balancing, 2 memory tiering, 3 both."""
+    demotion_enabled: bool | None
+    """/sys/kernel/mm/numa/demotion_enabled: reclaim demotes pages to a lower tier."""
+
+    def node(self, node_id: int) -> Node:
+        for node in self.nodes:
+            if node.id == node_id:
+                return node
+        raise KeyError(node_id)
+
+
+def read_topology(kernel: Kernel | None = None) -> Topology:
+    """The topology of ``kernel`` (the running one by default)."""
+    kernel = kernel or Kernel()
+    online = sorted(kernel.online_nodes())
+    has_cpu = kernel.node_list("has_cpu") if kernel.exists(f"{NODE_DIR}/has_cpu") else frozenset(online)
+    has_memory = (kernel.node_list("has_memory") if kernel.exists(f"{NODE_DIR}/has_memory")
+                  else frozenset(online))
+    tiers = _tiers(kernel)
+    result = []
+    for node_id in online:
+        base = f"{NODE_DIR}/node{node_id}"
+        try:
+            cpus = parse_cpulist(kernel.read_text(f"{base}/cpulist"))
+            meminfo = parse_node_meminfo(kernel.read_text(f"{base}/meminfo"))
+            distance_row = parse_distance(kernel.read_text(f"{base}/distance"))
+        except OSError as error:
+            raise TopologyError(error.errno, f"cannot read node {node_id}: {error}") from None
+        if len(distance_row) != len(online):
+            raise TopologyError(f"node {node_id} lists {len(distance_row)} distances for "
+                                f"{len(online)} online nodes")
+        result.append(Node(
+            id=node_id,
+            cpus=cpus,
+            mem_total=meminfo.get("MemTotal", 0),
+            mem_free=meminfo.get("MemFree", 0),
+            distances=dict(zip(online, distance_row, strict=True)),
+            tier=tiers.get(node_id),
+            has_cpu=node_id in has_cpu,
+            has_memory=node_id in has_memory,
+        ))
+    return Topology(
+        nodes=tuple(result),
+        numa_balancing=_read_int(kernel, "proc/sys/kernel/numa_balancing"),
+        demotion_enabled=_read_bool(kernel, "sys/kernel/mm/numa/demotion_enabled"),
+    )
+
+
+def nodes(kernel: Kernel | None = None) -> list[Node]:
+    """The online NUMA nodes, in id order."""
+    return list(read_topology(kernel).nodes)
+
+
+def _tiers(kernel: Kernel) -> dict[int, int]:
+    if not kernel.exists(TIER_DIR):
+        return {}
+    tiers = {}
+    for entry in kernel.listdir(TIER_DIR):
+        if not entry.startswith("memory_tier") or not entry[len("memory_tier"):].isdigit():
+            continue
+        for node_id in parse_cpulist(kernel.read_text(f"{TIER_DIR}/{entry}/nodelist")):
+            tiers[node_id] = int(entry[len("memory_tier"):])
+    return tiers
+
+
+def _read_int(kernel: Kernel, path: str) -> int | None:
+    try:
+        return int(kernel.read_text(path).strip())
+    except (OSError, ValueError):
+        return None
+
+
+def _read_bool(kernel: Kernel, path: str) -> bool | None:
+    try:
+        text = kernel.read_text(path).strip()
+    except OSError:
+        return None
+    return {"true": True, "false": False}.get(text)
