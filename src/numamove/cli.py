@@ -10,11 +10,14 @@ import functools
 import json
 import sys
 from collections.abc import Callable, Sequence
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
 from numamove.errors import NumaMoveError
+
+if TYPE_CHECKING:
+    from numamove.kernel import Kernel
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -69,14 +72,21 @@ def print_table(title: str | None, headers: Sequence[str], rows: Sequence[Sequen
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="numamove")
-def main() -> None:
+@click.option("--root", type=click.Path(exists=True, file_okay=False), default="/", show_default=True,
+              help="Read /proc and /sys under this directory (a captured tree, for example).")
+@click.pass_context
+def main(context: click.Context, root: str) -> None:
     """See where the pages of Linux processes live, and move them between NUMA nodes."""
+    from numamove.kernel import Kernel
+
+    context.obj = Kernel(root)
 
 
 @main.command()
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of tables.")
+@click.pass_obj
 @reports_errors
-def nodes(as_json: bool) -> None:
+def nodes(kernel: Kernel, as_json: bool) -> None:
     """Show NUMA nodes: CPUs, memory, memory tier and distances.
 
     Read from /sys/devices/system/node and /sys/devices/virtual/memory_tiering.
@@ -84,7 +94,7 @@ def nodes(as_json: bool) -> None:
     from numamove.nodemask import format_nodemask
     from numamove.topology import read_topology
 
-    topology = read_topology()
+    topology = read_topology(kernel)
     if as_json:
         click.echo(json.dumps([node.to_dict() for node in topology.nodes], indent=2))
         return

@@ -7,7 +7,6 @@ everything above this layer is then exercised without a NUMA machine.
 
 from __future__ import annotations
 
-import errno
 from pathlib import Path
 
 from numamove._parsers import parse_status
@@ -67,7 +66,7 @@ class Kernel:
             if name == "online" and not self.exists(NODE_DIR):
                 # A kernel without CONFIG_NUMA has no node directory: one node, node 0.
                 return frozenset({0})
-            raise TopologyError(errno.ENOENT, f"{self.path(NODE_DIR)}/{name} is missing") from None
+            raise TopologyError(f"{self.path(NODE_DIR)}/{name} is missing") from None
 
     def online_nodes(self) -> frozenset[int]:
         return self.node_list("online")

@@ -27,9 +27,9 @@ def parse_cpulist(text: str) -> tuple[int, ...]:
     for part in text.strip().split(","):
         if not part:
             continue
-        low, _, high = part.partition("-")
+        low, dash, high = part.partition("-")
         try:
-            first, last = int(low), int(high or low)
+            first, last = int(low), int(high if dash else low)
         except ValueError:
             raise NodemaskSyntaxError(f"{text.strip()!r} is not a list like 0-3,8") from None
         if first < 0 or last < first:

@@ -77,6 +77,8 @@ class Topology:
 def read_topology(kernel: Kernel | None = None) -> Topology:
     """The topology of ``kernel`` (the running one by default)."""
     kernel = kernel or Kernel()
+    if not kernel.exists(NODE_DIR):
+        return _without_numa(kernel)
     online = sorted(kernel.online_nodes())
     has_cpu = kernel.node_list("has_cpu") if kernel.exists(f"{NODE_DIR}/has_cpu") else frozenset(online)
     has_memory = (kernel.node_list("has_memory") if kernel.exists(f"{NODE_DIR}/has_memory")
@@ -90,7 +92,7 @@ def read_topology(kernel: Kernel | None = None) -> Topology:
             meminfo = parse_node_meminfo(kernel.read_text(f"{base}/meminfo"))
             distance_row = parse_distance(kernel.read_text(f"{base}/distance"))
         except OSError as error:
-            raise TopologyError(error.errno, f"cannot read node {node_id}: {error}") from None
+            raise TopologyError(f"cannot read node {node_id}: {error.strerror}: {error.filename}") from None
         if len(distance_row) != len(online):
             raise TopologyError(f"node {node_id} lists {len(distance_row)} distances for "
                                 f"{len(online)} online nodes")
@@ -114,6 +116,20 @@ def read_topology(kernel: Kernel | None = None) -> Topology:
 def nodes(kernel: Kernel | None = None) -> list[Node]:
     """The online NUMA nodes, in id order."""
     return list(read_topology(kernel).nodes)
+
+
+def _without_numa(kernel: Kernel) -> Topology:
+    """A kernel built without CONFIG_NUMA: one node 0 with every CPU and all memory."""
+    try:
+        cpus = parse_cpulist(kernel.read_text("sys/devices/system/cpu/online"))
+        meminfo = parse_node_meminfo(
+            "".join(f"Node 0 {line}\n" for line in kernel.read_text("proc/meminfo").splitlines())
+        )
+    except OSError as error:
+        raise TopologyError(f"no NUMA topology and no {error.filename}: {error.strerror}") from None
+    node = Node(id=0, cpus=cpus, mem_total=meminfo.get("MemTotal", 0), mem_free=meminfo.get("MemFree", 0),
+                distances={0: 10}, tier=None, has_cpu=True, has_memory=True)
+    return Topology(nodes=(node,), numa_balancing=None, demotion_enabled=None)
 
 
 def _tiers(kernel: Kernel) -> dict[int, int]:
