@@ -8,16 +8,19 @@ from __future__ import annotations
 
 import functools
 import json
+import shutil
 import sys
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
-from numamove.errors import NumaMoveError
+from numamove._format import human_bytes
+from numamove.errors import InvalidInputError, NumaMoveError
 
 if TYPE_CHECKING:
     from numamove.kernel import Kernel
+    from numamove.placement import ProcessMemory
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -40,15 +43,6 @@ def reports_errors(command: F) -> F:
     return wrapper  # type: ignore[return-value]
 
 
-def human_bytes(count: int) -> str:
-    value = float(count)
-    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
-        if abs(value) < 1024 or unit == "TiB":
-            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
-        value /= 1024
-    raise AssertionError("unreachable")
-
-
 def print_table(title: str | None, headers: Sequence[str], rows: Sequence[Sequence[str]]) -> None:
     """A rich table on a terminal, aligned plain text otherwise."""
     if sys.stdout.isatty():
@@ -66,7 +60,9 @@ def print_table(title: str | None, headers: Sequence[str], rows: Sequence[Sequen
         click.echo(title)
     widths = [max(len(str(cell)) for cell in column) for column in zip(headers, *rows, strict=True)]
     for row in (headers, *rows):
-        cells = (str(cell).rjust(width) for cell, width in zip(row, widths, strict=True))
+        cells = [str(cell).rjust(width) for cell, width in zip(row, widths, strict=True)]
+        if len(headers) > 1:  # the last column (a path, a kind) reads better left-aligned
+            cells[-1] = str(row[-1])
         click.echo("  ".join(cells).rstrip())
 
 
@@ -112,3 +108,160 @@ def nodes(kernel: Kernel, as_json: bool) -> None:
     demotion = {None: "unknown", True: "on", False: "off"}
     click.echo(f"NUMA balancing: {balancing.get(topology.numa_balancing, str(topology.numa_balancing))}; "
                f"demotion to lower tiers: {demotion[topology.demotion_enabled]}")
+
+
+def scan_options(command: F) -> F:
+    """The options that choose what part of a process to look at."""
+    options = [
+        click.argument("target"),
+        click.option("--vma", "vma", metavar="KIND|REGEX",
+                     help="Only VMAs of this kind (heap, stack, anon, file, shm, hugetlb, thp, vdso, other) "
+                          "or whose path matches this regular expression."),
+        click.option("--range", "ranges", metavar="START-END", multiple=True,
+                     help="Only this half-open address range (hex or decimal); repeatable."),
+    ]
+    for option in reversed(options):
+        command = option(command)
+    return command
+
+
+def _targets(kernel: Kernel, target: str) -> list[int]:
+    from numamove.targets import resolve_targets
+
+    return resolve_targets(target, kernel)
+
+
+def _ranges(texts: Sequence[str]) -> list[tuple[int, int]]:
+    from numamove.placement import check_ranges, parse_address_range
+
+    return check_ranges([parse_address_range(text) for text in texts])
+
+
+@main.command()
+@scan_options
+@click.option("--pages", is_flag=True, help="Add the exact placement of every page of each VMA.")
+@click.option("--method", type=click.Choice(["auto", "pagemap", "query"]), default="auto", show_default=True,
+              help="Per-page source: pagemap PFNs (needs CAP_SYS_ADMIN) or move_pages queries.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of tables.")
+@click.pass_obj
+@reports_errors
+def where(kernel: Kernel, target: str, vma: str | None, ranges: tuple[str, ...], pages: bool,
+          method: str, as_json: bool) -> None:
+    """Show where the memory of TARGET lives, per VMA and in total.
+
+    TARGET is a pid, pids (1,2,3), a process-name pattern, or a cgroup v2 path.
+    Reads /proc/PID/maps, numa_maps and smaps; --pages and --range also read
+    /proc/PID/pagemap (and query move_pages(2) without CAP_SYS_ADMIN).
+    """
+    from numamove.placement import scan_application, scan_process, vma_selector
+
+    pids = _targets(kernel, target)
+    select = vma_selector(vma) if vma else None
+    address_ranges = _ranges(ranges)
+    scans = []
+    for pid in pids:
+        try:
+            scans.append(scan_process(pid, kernel=kernel, pages=pages, select=select, ranges=address_ranges,
+                                      method=method))
+        except NumaMoveError as error:
+            if len(pids) == 1:
+                raise
+            click.echo(f"numamove: warning: pid {pid} skipped: {error}", err=True)
+    if as_json:
+        documents = [scan.to_dict(with_pages=pages) for scan in scans]
+        click.echo(json.dumps(documents[0] if len(pids) == 1 else documents, indent=1))
+        return
+    for scan in scans:
+        _print_process(scan, pages)
+    if len(scans) > 1:
+        application = scan_application([s.pid for s in scans], kernel=kernel, select=select,
+                                       ranges=address_ranges, method=method)
+        total = sum(application.pages_by_node.values())
+        click.echo(f"application ({len(scans)} processes, each shared page counted once): "
+                   f"{_node_shares(application.pages_by_node, total)}; "
+                   f"{application.shared_pages} pages mapped by more than one of them")
+
+
+def _node_shares(counts: dict[int, int], total: int) -> str:
+    if not total:
+        return "no present pages"
+    return ", ".join(f"node {node} {count} ({count / total:.1%})" for node, count in sorted(counts.items()))
+
+
+def _print_process(scan: ProcessMemory, with_pages: bool) -> None:
+    from numamove.nodemask import format_nodemask
+
+    node_ids = sorted({node for vma in scan.vmas for node in vma.pages_by_node})
+    share = "-" if scan.local_share is None else f"{scan.local_share:.1%}"
+    thread_nodes = format_nodemask(scan.thread_nodes) or "?"
+    swapped = "?" if scan.swapped is None else str(scan.swapped)
+    size = human_bytes(scan.present * scan.page_size)
+    click.echo(f"pid {scan.pid} ({scan.name}): {scan.present} present pages ({size}): "
+               f"{_node_shares(scan.pages_by_node, scan.present)}")
+    click.echo(f"  {scan.not_present} not present, {swapped} swapped; {len(scan.threads)} threads last ran "
+               f"on node {thread_nodes}; {share} of present pages are local to them (source: {scan.method})")
+    rows = []
+    for vma in scan.vmas:
+        low, high = vma.scanned or (vma.start, vma.end)
+        rows.append([f"{low:x}", f"{high:x}", vma.kind.value,
+                     *(str(vma.pages_by_node.get(node, 0)) for node in node_ids),
+                     str(vma.not_present), "?" if vma.swapped is None else str(vma.swapped),
+                     vma.policy, ("(gone) " if vma.gone else "") + vma.path])
+    print_table(None, ["start", "end", "kind", *(f"node{n}" for n in node_ids), "absent", "swapped",
+                       "policy", "path"], rows)
+    by_kind = scan.pages_by_kind()
+    kinds = ", ".join(f"{kind} {count}" for kind, count in sorted(by_kind.items()) if count)
+    click.echo(f"  by kind: {kinds or 'nothing present'}")
+    if with_pages:
+        for vma in scan.vmas:
+            if vma.pages is not None:
+                click.echo(f"  {vma.start:x} {vma.kind.value} pages: {_runs(vma.pages.nodes)}")
+
+
+def _runs(nodes: Any) -> str:
+    """Run-length text of per-page nodes: "0x128 2x256 -x12" ("-" = not present, "z" = zero page)."""
+    import numpy as np
+
+    if len(nodes) == 0:
+        return "(none)"
+    edges = np.flatnonzero(np.diff(nodes)) + 1
+    starts = np.concatenate([[0], edges])
+    lengths = np.diff(np.concatenate([starts, [len(nodes)]]))
+    names = {-2: "-", -14: "z"}
+    return " ".join(f"{names.get(int(nodes[s]), str(int(nodes[s])))}x{int(n)}"
+                    for s, n in zip(starts, lengths, strict=True))
+
+
+@main.command(name="map")
+@scan_options
+@click.option("-o", "--output", type=click.Path(dir_okay=False), help="Write a PNG picture to this file.")
+@click.option("--json", "as_json", is_flag=True, help="Print the per-page placement as JSON.")
+@click.pass_obj
+@reports_errors
+def map_command(kernel: Kernel, target: str, vma: str | None, ranges: tuple[str, ...], output: str | None,
+                as_json: bool) -> None:
+    """Picture the address space of TARGET: one band per VMA, each page colored by its node.
+
+    Without -o, prints a compact rendering on the terminal. Reads
+    /proc/PID/numa_maps and /proc/PID/pagemap (and move_pages(2) without
+    CAP_SYS_ADMIN).
+    """
+    from numamove.mapview import render_png, render_text
+    from numamove.placement import scan_process, vma_selector
+    from numamove.topology import read_topology
+
+    pids = _targets(kernel, target)
+    if len(pids) > 1:
+        raise InvalidInputError(f"map draws one process; {target!r} names {len(pids)}: "
+                                f"{', '.join(map(str, pids[:5]))}{'...' if len(pids) > 5 else ''}")
+    scan = scan_process(pids[0], kernel=kernel, pages=True, select=vma_selector(vma) if vma else None,
+                        ranges=_ranges(ranges), detail=False)
+    if as_json:
+        click.echo(json.dumps(scan.to_dict(with_pages=True), indent=1))
+        return
+    if output:
+        render_png(scan, output, nodes=read_topology(kernel).nodes)
+        click.echo(f"wrote {output}")
+        return
+    for line in render_text(scan, width=shutil.get_terminal_size((100, 24)).columns):
+        click.echo(line)

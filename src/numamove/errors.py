@@ -73,7 +73,8 @@ class TopologyError(NumaMoveError, OSError):
 class KernelError(NumaMoveError, OSError):
     """A NUMA syscall failed as a whole.
 
-    ``errno`` is the kernel's, ``syscall`` names the call ("move_pages"), and
+    ``errno`` is the kernel's, ``syscall`` names the call ("move_pages", or ""
+    when the error came from reading /proc), and
     ``pages_done`` counts the pages whose status was already filled in by
     earlier batches of the same request before this one failed.
     """
@@ -84,7 +85,7 @@ class KernelError(NumaMoveError, OSError):
         self.pages_done = pages_done
 
     def __str__(self) -> str:
-        return f"{self.syscall}: {self.strerror}"
+        return f"{self.syscall}: {self.strerror}" if self.syscall else str(self.strerror)
 
 
 class NoSuchProcessError(KernelError, ProcessLookupError):

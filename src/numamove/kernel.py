@@ -7,7 +7,11 @@ everything above this layer is then exercised without a NUMA machine.
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
+from typing import Any, BinaryIO
+
+import numpy.typing as npt
 
 from numamove._parsers import parse_status
 from numamove._syscalls import CallFacts, LinuxSyscalls, Syscalls
@@ -82,13 +86,36 @@ class Kernel:
         except (OSError, KeyError):
             return None
 
-    def has_cap_sys_nice(self) -> bool:
-        """Whether the caller's effective capabilities hold CAP_SYS_NICE (needed for MOVE_ALL)."""
+    def has_capability(self, bit: int) -> bool:
+        """Whether the caller's effective capabilities (CapEff) hold capability ``bit``."""
         try:
             effective = int(self.process_status(0)["CapEff"], 16)
         except (OSError, KeyError, ValueError):
             return False
-        return bool(effective >> CAP_SYS_NICE & 1)
+        return bool(effective >> bit & 1)
+
+    def has_cap_sys_nice(self) -> bool:
+        """Whether the caller may use MPOL_MF_MOVE_ALL and move other users' pages."""
+        return self.has_capability(CAP_SYS_NICE)
+
+    def open(self, relative: str) -> BinaryIO:
+        """A file under the root, opened unbuffered for reading at offsets (pagemap)."""
+        return open(self.path(relative), "rb", buffering=0)
+
+    def read_into(self, file: BinaryIO, buffer: npt.NDArray[Any], offset: int) -> int:
+        """Fill ``buffer`` from ``file`` at ``offset`` with pread(2); returns the bytes read.
+
+        Fewer than the buffer's size means the file ended there (for pagemap: the
+        range is no longer mapped or is past the end of user space).
+        """
+        view = buffer.data.cast("B")
+        done = 0
+        while done < len(view):
+            got = os.preadv(file.fileno(), [view[done:]], offset + done)
+            if got == 0:
+                break
+            done += got
+        return done
 
     def call_facts(self, pid: int = 0, flags: int = 0, nodes: frozenset[int] = frozenset()) -> CallFacts:
         """What a NUMA call was asked, with lookups that explain its failure on demand."""

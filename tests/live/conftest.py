@@ -53,6 +53,20 @@ class Layout:
         return (*self.cpu_nodes, self.memory_only)
 
 
+@pytest.fixture(scope="session", autouse=True)
+def numa_balancing_off() -> Iterator[None]:
+    """Automatic NUMA balancing moves pages behind the tests' backs (a forked child's
+    inherited pages follow the parent's hinting faults): keep placement still."""
+    balancing = "/proc/sys/kernel/numa_balancing"
+    with open(balancing) as file:
+        before = file.read()
+    with open(balancing, "w") as file:
+        file.write("0")
+    yield
+    with open(balancing, "w") as file:
+        file.write(before)
+
+
 @pytest.fixture(scope="session")
 def layout() -> Layout:
     topology = numamove.read_topology()
@@ -111,8 +125,10 @@ def region() -> Iterator[Callable[..., Region]]:
         r.close()
 
 
-def raw_mmap(length: int, prot: int = mmap.PROT_READ | mmap.PROT_WRITE) -> int:
-    address = _libc.mmap(None, length, prot, mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS, -1, 0)
+def raw_mmap(length: int, prot: int = mmap.PROT_READ | mmap.PROT_WRITE,
+             flags: int = mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS) -> int:
+    """An anonymous mapping made with libc, so part of it can be unmapped (or flags set)."""
+    address = _libc.mmap(None, length, prot, flags, -1, 0)
     assert address not in (None, ctypes.c_void_p(-1).value), os.strerror(ctypes.get_errno())
     return int(address)
 

@@ -1,0 +1,587 @@
+"""The memory of a process: its VMAs, joined with where their pages live.
+
+- The per-VMA view reads /proc/PID/numa_maps (one page-table walk: policy and
+  pages per node) joined with /proc/PID/maps (permissions, offset, inode);
+  ``detail=True`` adds /proc/PID/smaps (Rss, swap, AnonHugePages, Locked),
+  which costs a second walk.
+- The per-page view reads /proc/PID/pagemap for the present and swapped bits.
+  With CAP_SYS_ADMIN the PFNs are there too and map to nodes through the
+  memory blocks of /sys/devices/system/node/nodeN; without them, move_pages(2)
+  queries only the present pages.
+
+Pages are counted as base pages: a 2 MiB THP or hugetlb page counts 512.
+"""
+
+from __future__ import annotations
+
+import enum
+import errno
+import itertools
+import mmap
+import re
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from numamove.errors import InvalidInputError, KernelError, NoSuchProcessError, NotPermittedError
+from numamove.kernel import NODE_DIR, Kernel
+from numamove.pages import move_pages
+from numamove.procfs import (
+    MapsEntry,
+    NumaMapsEntry,
+    SmapsEntry,
+    decode_pagemap,
+    parse_maps,
+    parse_memory_block_size,
+    parse_numa_maps,
+    parse_smaps,
+    parse_task_stat,
+    pfn_nodes,
+)
+from numamove.topology import read_topology
+
+__all__ = [
+    "Application",
+    "PagePlacement",
+    "ProcessMemory",
+    "ThreadPlacement",
+    "Vma",
+    "VmaKind",
+    "parse_address_range",
+    "scan_application",
+    "scan_process",
+    "vma_selector",
+]
+
+PAGE_SIZE = mmap.PAGESIZE
+NOT_PRESENT = -errno.ENOENT
+ZERO_PAGE = -errno.EFAULT
+CAP_SYS_ADMIN = 21
+# The kernel's own pages mapped into every process: numa_maps counts none of them and
+# nothing can move them, so the per-page view skips them too.
+_SPECIAL = ("[vdso]", "[vsyscall]", "[vvar]", "[vvar_vclock]")
+
+
+class VmaKind(str, enum.Enum):
+    """What a VMA holds."""
+
+    HEAP = "heap"
+    STACK = "stack"
+    ANON = "anon"
+    FILE = "file"
+    SHM = "shm"
+    HUGETLB = "hugetlb"
+    VDSO = "vdso"
+    OTHER = "other"
+
+
+@dataclass
+class PagePlacement:
+    """Per base page of a VMA (or of the part asked for): its address and node.
+
+    ``nodes`` holds a node id, -ENOENT for a page not present (never touched,
+    or swapped: see ``swapped``), or -EFAULT for the shared zero page.
+    """
+
+    addresses: npt.NDArray[np.uint64]
+    nodes: npt.NDArray[np.int32]
+    swapped: npt.NDArray[np.bool_]
+    pfns: npt.NDArray[np.uint64] | None = None
+
+
+@dataclass
+class Vma:
+    """One mapping of a process and where its pages live."""
+
+    start: int
+    end: int
+    """Half-open: the VMA covers [start, end)."""
+    perms: str
+    offset: int
+    path: str
+    kind: VmaKind
+    policy: str
+    page_size: int
+    """The kernel page size of the mapping (2 MiB for hugetlb), in bytes."""
+    pages_by_node: dict[int, int]
+    """Present base pages per node."""
+    swapped: int | None = None
+    """Base pages swapped out (from smaps or pagemap), None when not read."""
+    rss: int | None = None
+    thp_pages: int | None = None
+    """Base pages that are part of transparent huge pages (AnonHugePages)."""
+    locked: int | None = None
+    dev: str = ""
+    inode: int = 0
+    gone: bool = False
+    """The VMA disappeared while it was being scanned."""
+    pages: PagePlacement | None = None
+    scanned: tuple[int, int] | None = None
+    """The part of the VMA the counts cover, when a range clipped it."""
+
+    @property
+    def size_pages(self) -> int:
+        low, high = self.scanned or (self.start, self.end)
+        return (high - low) // PAGE_SIZE
+
+    @property
+    def present(self) -> int:
+        return sum(self.pages_by_node.values())
+
+    @property
+    def not_present(self) -> int:
+        return max(self.size_pages - self.present, 0)
+
+    @property
+    def shared(self) -> bool:
+        return self.perms[3:4] == "s"
+
+    def to_dict(self, with_pages: bool = False) -> dict[str, Any]:
+        data: dict[str, Any] = {
+            "start": self.start,
+            "end": self.end,
+            "perms": self.perms,
+            "kind": self.kind.value,
+            "path": self.path,
+            "policy": self.policy,
+            "page_size": self.page_size,
+            "pages": self.size_pages,
+            "pages_by_node": _json_counts(self.pages_by_node),
+            "not_present": self.not_present,
+            "swapped": self.swapped,
+            "thp_pages": self.thp_pages,
+            "locked": self.locked,
+            "gone": self.gone,
+        }
+        if self.scanned:
+            data["range"] = list(self.scanned)
+        if with_pages and self.pages is not None:
+            data["page_nodes"] = self.pages.nodes.tolist()
+            data["first_page"] = int(self.pages.addresses[0]) if len(self.pages.addresses) else None
+        return data
+
+
+@dataclass(frozen=True)
+class ThreadPlacement:
+    tid: int
+    cpu: int
+    node: int | None
+
+
+@dataclass
+class ProcessMemory:
+    """A process's VMAs with their placement, and where its threads run."""
+
+    pid: int
+    name: str
+    vmas: list[Vma]
+    threads: list[ThreadPlacement]
+    method: str
+    """How placement was read: "numa_maps", "pagemap" (PFNs) or "move_pages"."""
+    page_size: int = PAGE_SIZE
+
+    @property
+    def pages_by_node(self) -> dict[int, int]:
+        return _sum_counts(vma.pages_by_node for vma in self.vmas)
+
+    @property
+    def present(self) -> int:
+        return sum(self.pages_by_node.values())
+
+    @property
+    def not_present(self) -> int:
+        return sum(vma.not_present for vma in self.vmas)
+
+    @property
+    def swapped(self) -> int | None:
+        values = [vma.swapped for vma in self.vmas]
+        return None if any(v is None for v in values) else sum(v for v in values if v is not None)
+
+    @property
+    def thread_nodes(self) -> frozenset[int]:
+        return frozenset(t.node for t in self.threads if t.node is not None)
+
+    @property
+    def local_pages(self) -> int:
+        return sum(count for node, count in self.pages_by_node.items() if node in self.thread_nodes)
+
+    @property
+    def local_share(self) -> float | None:
+        """The share of present pages on a node where one of the process's threads last ran."""
+        return self.local_pages / self.present if self.present and self.threads else None
+
+    def pages_by_kind(self) -> dict[str, int]:
+        """Present base pages per kind; THP pages are their own kind ("thp")."""
+        counts: dict[str, int] = {}
+        for vma in self.vmas:
+            thp = min(vma.thp_pages or 0, vma.present)
+            counts[vma.kind.value] = counts.get(vma.kind.value, 0) + vma.present - thp
+            if thp:
+                counts["thp"] = counts.get("thp", 0) + thp
+        return counts
+
+    def to_dict(self, with_pages: bool = False) -> dict[str, Any]:
+        return {
+            "pid": self.pid,
+            "name": self.name,
+            "page_size": self.page_size,
+            "method": self.method,
+            "pages_by_node": _json_counts(self.pages_by_node),
+            "pages_by_kind": self.pages_by_kind(),
+            "not_present": self.not_present,
+            "swapped": self.swapped,
+            "local_share": self.local_share,
+            "threads": [{"tid": t.tid, "cpu": t.cpu, "node": t.node} for t in self.threads],
+            "vmas": [vma.to_dict(with_pages) for vma in self.vmas],
+        }
+
+
+@dataclass
+class Application:
+    """Several processes seen as one: a shared page counts once, present if any maps it."""
+
+    processes: list[ProcessMemory]
+    pages_by_node: dict[int, int]
+    shared_pages: int
+    """Pages counted once that more than one of the processes maps."""
+    method: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "pids": [p.pid for p in self.processes],
+            "pages_by_node": _json_counts(self.pages_by_node),
+            "shared_pages": self.shared_pages,
+            "method": self.method,
+        }
+
+
+def vma_selector(text: str) -> Callable[[Vma], bool]:
+    """``--vma``: a kind name ("heap", "file", "thp"...) or a regular expression on the path."""
+    kinds = {kind.value for kind in VmaKind}
+    if text in kinds:
+        return lambda vma: vma.kind.value == text
+    if text == "thp":
+        return lambda vma: bool(vma.thp_pages)
+    try:
+        pattern = re.compile(text)
+    except re.error as error:
+        raise InvalidInputError(f"--vma {text!r} is neither a kind ({', '.join(sorted(kinds))}) "
+                                f"nor a valid regular expression: {error}") from None
+    return lambda vma: bool(pattern.search(vma.path))
+
+
+def parse_address_range(text: str) -> tuple[int, int]:
+    """ "0x7f00000000-0x7f00200000" or decimal -> (start, end), half-open and page aligned."""
+    low, dash, high = text.strip().partition("-")
+    try:
+        if not dash:
+            raise ValueError
+        start, end = int(low, 0), int(high, 0)
+    except ValueError:
+        raise InvalidInputError(
+            f"bad range {text!r}: expected START-END, e.g. 0x7f0000000000-0x7f0000200000"
+        ) from None
+    if start >= end:
+        raise InvalidInputError(f"bad range {text!r}: the start must be below the end")
+    if start % PAGE_SIZE or end % PAGE_SIZE:
+        raise InvalidInputError(f"bad range {text!r}: start and end must be multiples of {PAGE_SIZE}")
+    return start, end
+
+
+def check_ranges(ranges: Sequence[tuple[int, int]]) -> list[tuple[int, int]]:
+    """Ranges sorted, refused when they overlap."""
+    ordered = sorted(ranges)
+    for (a_start, a_end), (b_start, b_end) in itertools.pairwise(ordered):
+        if b_start < a_end:
+            raise InvalidInputError(f"ranges {a_start:#x}-{a_end:#x} and {b_start:#x}-{b_end:#x} overlap")
+    return ordered
+
+
+def scan_process(
+    pid: int,
+    *,
+    kernel: Kernel | None = None,
+    detail: bool = True,
+    pages: bool = False,
+    select: Callable[[Vma], bool] | None = None,
+    ranges: Sequence[tuple[int, int]] = (),
+    method: str = "auto",
+    keep_pages: bool | None = None,
+) -> ProcessMemory:
+    """Scan where the memory of ``pid`` lives.
+
+    ``pages`` (or ``ranges``) asks for the exact per-page view; ``method``
+    picks "pagemap" (PFNs, needs CAP_SYS_ADMIN), "query" (move_pages) or
+    "auto". ``keep_pages`` keeps the per-page arrays on each VMA (default:
+    when ``pages`` is set).
+    """
+    kernel = kernel or Kernel()
+    ordered = check_ranges(ranges)
+    name = _read(kernel, pid, "comm").strip()
+    numa_text = _read(kernel, pid, "numa_maps")
+    maps_by_start = {entry.start: entry for entry in parse_maps(_read(kernel, pid, "maps"))}
+    smaps_by_start = ({entry.vma.start: entry for entry in parse_smaps(_read(kernel, pid, "smaps"))}
+                      if detail else {})
+    vmas = [_vma(entry, maps_by_start.get(entry.start), smaps_by_start.get(entry.start), detail)
+            for entry in parse_numa_maps(numa_text)]
+    if select is not None:
+        vmas = [vma for vma in vmas if select(vma)]
+    if ordered:
+        vmas = _clip(vmas, ordered)
+
+    used = "numa_maps"
+    if pages or ordered:
+        used = _per_page(kernel, pid, vmas, method, keep_pages if keep_pages is not None else pages)
+    return ProcessMemory(pid=pid, name=name, vmas=vmas, threads=read_threads(pid, kernel), method=used)
+
+
+def scan_application(pids: Iterable[int], *, kernel: Kernel | None = None, **options: Any) -> Application:
+    """Scan several processes and count their pages once each.
+
+    With PFNs (CAP_SYS_ADMIN) a physical page is one page whoever maps it.
+    Without them, pages of shared files and shared memory are identified by
+    (device, inode, file page), and private anonymous pages count per process.
+    """
+    kernel = kernel or Kernel()
+    options = {**options, "pages": True, "keep_pages": True}
+    processes = []
+    for pid in pids:
+        try:
+            processes.append(scan_process(pid, kernel=kernel, **options))
+        except NoSuchProcessError:
+            continue  # exited meanwhile: the rest of the application still counts
+    if not processes:
+        raise NoSuchProcessError(errno.ESRCH, "none of the processes exists any more", "")
+    keys: list[npt.NDArray[np.uint64]] = []
+    owners: list[npt.NDArray[np.uint64]] = []
+    nodes: list[npt.NDArray[np.int32]] = []
+    by_pfn = all(p.method == "pagemap" for p in processes)
+    for index, process in enumerate(processes):
+        for vma in process.vmas:
+            if vma.pages is None:
+                continue
+            present = vma.pages.nodes >= 0
+            nodes.append(vma.pages.nodes[present])
+            keys.append(_page_keys(vma, present, by_pfn, process.pid))
+            owners.append(np.full(int(present.sum()), index, dtype=np.uint64))
+    all_keys = np.concatenate(keys) if keys else np.empty(0, dtype=np.uint64)
+    all_nodes = np.concatenate(nodes) if nodes else np.empty(0, dtype=np.int32)
+    all_owners = np.concatenate(owners) if owners else np.empty(0, dtype=np.uint64)
+    unique_keys, first, inverse = np.unique(all_keys, return_index=True, return_inverse=True)
+    # How many distinct processes map each page: more than one makes it shared.
+    pairs = np.unique(np.stack([inverse.astype(np.uint64), all_owners]), axis=1)
+    mapped_by = np.bincount(pairs[0].astype(np.intp), minlength=len(unique_keys))
+    counts = np.bincount(all_nodes[first]) if len(first) else np.empty(0, dtype=np.intp)
+    return Application(
+        processes=processes,
+        pages_by_node={node: int(c) for node, c in enumerate(counts) if c},
+        shared_pages=int((mapped_by > 1).sum()),
+        method="pagemap" if by_pfn else "move_pages",
+    )
+
+
+def read_threads(pid: int, kernel: Kernel) -> list[ThreadPlacement]:
+    """Each thread's last CPU (/proc/PID/task/TID/stat, field 39) and that CPU's node."""
+    try:
+        tids = [int(t) for t in kernel.listdir(f"proc/{pid}/task") if t.isdigit()]
+    except OSError:
+        return []
+    cpu_node = {cpu: node.id for node in read_topology(kernel).nodes for cpu in node.cpus}
+    threads = []
+    for tid in tids:
+        try:
+            stat = parse_task_stat(kernel.read_text(f"proc/{pid}/task/{tid}/stat"))
+        except OSError:
+            continue  # the thread exited
+        threads.append(ThreadPlacement(tid, stat.processor, cpu_node.get(stat.processor)))
+    return threads
+
+
+def node_memory_blocks(kernel: Kernel) -> tuple[int, npt.NDArray[np.int32]]:
+    """(pages per memory block, node of each block) from /sys/devices/system/node/nodeN/memoryM."""
+    block_pages = parse_memory_block_size(kernel.read_text("sys/devices/system/memory/block_size_bytes")) \
+        // PAGE_SIZE
+    owners: dict[int, int] = {}
+    for node in sorted(kernel.online_nodes()):
+        for entry in kernel.listdir(f"{NODE_DIR}/node{node}"):
+            if entry.startswith("memory") and entry[6:].isdigit():
+                owners[int(entry[6:])] = node
+    table = np.full(max(owners, default=-1) + 1, -1, dtype=np.int32)
+    for block, node in owners.items():
+        table[block] = node
+    return block_pages, table
+
+
+def _vma(numa: NumaMapsEntry, maps: MapsEntry | None, smaps: SmapsEntry | None, detail: bool) -> Vma:
+    source = maps or (smaps.vma if smaps else None)
+    path = source.path if source else (numa.path or "")
+    perms = source.perms if source else "----"
+    vma = Vma(
+        start=numa.start,
+        end=source.end if source else numa.start,
+        perms=perms,
+        offset=source.offset if source else 0,
+        path=path,
+        kind=_classify(numa, path, perms),
+        policy=numa.policy,
+        # numa_maps omits the page size of a VMA without pages; smaps always has it.
+        page_size=smaps.kernel_page_size if smaps else numa.kernel_page_size,
+        pages_by_node=numa.base_pages_by_node(PAGE_SIZE),
+        dev=source.dev if source else "",
+        inode=source.inode if source else 0,
+        gone=source is None,
+    )
+    if detail and smaps is not None:
+        vma.rss = smaps.rss
+        vma.swapped = smaps.swap // PAGE_SIZE
+        vma.thp_pages = smaps.anon_huge_pages // PAGE_SIZE
+        vma.locked = smaps.locked
+    return vma
+
+
+def _classify(numa: NumaMapsEntry, path: str, perms: str) -> VmaKind:
+    if numa.huge:
+        return VmaKind.HUGETLB
+    if numa.heap or path == "[heap]":
+        return VmaKind.HEAP
+    if numa.stack or path.startswith("[stack"):
+        return VmaKind.STACK
+    if path in _SPECIAL:
+        return VmaKind.VDSO
+    if perms[3:4] == "s" and (not path or path.startswith(("/dev/zero", "/SYSV", "/memfd:", "/dev/shm/"))):
+        return VmaKind.SHM
+    if not path or path.startswith("[anon"):
+        return VmaKind.ANON
+    if path.startswith("/"):
+        return VmaKind.FILE
+    return VmaKind.OTHER
+
+
+def _clip(vmas: list[Vma], ranges: list[tuple[int, int]]) -> list[Vma]:
+    """The VMAs that overlap the ranges, one entry per overlapping part."""
+    clipped = []
+    for vma in vmas:
+        for start, end in ranges:
+            low, high = max(start, vma.start), min(end, vma.end)
+            if low < high:
+                part = Vma(**{**vma.__dict__, "pages_by_node": {}, "scanned": (low, high)})
+                clipped.append(part)
+    return clipped
+
+
+def _per_page(kernel: Kernel, pid: int, vmas: list[Vma], method: str, keep: bool) -> str:
+    """Fill each VMA's pages_by_node (and swapped) from pagemap; returns the method used."""
+    if method not in ("auto", "pagemap", "query"):
+        raise InvalidInputError(f"method must be auto, pagemap or query, not {method!r}")
+    with_pfns = method == "pagemap" or (method == "auto" and kernel.has_capability(CAP_SYS_ADMIN))
+    block_pages, block_node = node_memory_blocks(kernel) if with_pfns else (1, np.empty(0, np.int32))
+    zero_pfns = _zero_page_pfns(kernel) if with_pfns else np.empty(0, np.uint64)
+    try:
+        pagemap = kernel.open(f"proc/{pid}/pagemap")
+    except OSError as error:
+        raise _process_error(error, pid, "pagemap") from None
+    with pagemap:
+        for vma in vmas:
+            if vma.gone or vma.path in _SPECIAL:
+                continue
+            low, high = vma.scanned or (vma.start, vma.end)
+            raw = np.empty((high - low) // PAGE_SIZE, dtype=np.uint64)
+            got = kernel.read_into(pagemap, raw, low // PAGE_SIZE * 8)
+            if got < raw.nbytes:
+                vma.gone = True  # unmapped while we read
+            entries = decode_pagemap(raw[:got // 8])
+            offsets = np.arange(len(entries.present), dtype=np.uint64) * np.uint64(PAGE_SIZE)
+            addresses = np.uint64(low) + offsets
+            nodes = np.full(len(addresses), NOT_PRESENT, dtype=np.int32)
+            present = entries.present & ~entries.swapped
+            if with_pfns:
+                pfns = entries.pfn[present]
+                found = pfn_nodes(pfns, block_pages, block_node)
+                found[np.isin(pfns, zero_pfns)] = ZERO_PAGE
+                nodes[present] = found
+            elif present.any():
+                try:
+                    nodes[present] = move_pages(pid, addresses[present], kernel=kernel)
+                except NoSuchProcessError:
+                    raise
+                except KernelError as error:
+                    raise _process_error(error, pid, "move_pages") from None
+            counts = np.bincount(nodes[nodes >= 0]) if (nodes >= 0).any() else np.empty(0, np.intp)
+            vma.pages_by_node = {node: int(c) for node, c in enumerate(counts) if c}
+            vma.swapped = int(entries.swapped.sum())
+            if keep:
+                vma.pages = PagePlacement(addresses, nodes, entries.swapped,
+                                          entries.pfn if with_pfns else None)
+    return "pagemap" if with_pfns else "move_pages"
+
+
+def _page_keys(vma: Vma, present: npt.NDArray[np.bool_], by_pfn: bool, pid: int) -> npt.NDArray[np.uint64]:
+    """An identity for each present page of ``vma``, equal across processes for the same page."""
+    assert vma.pages is not None
+    if by_pfn and vma.pages.pfns is not None:
+        return vma.pages.pfns[present]
+    index = (vma.pages.addresses[present] - np.uint64(vma.start)) // np.uint64(PAGE_SIZE)
+    if vma.shared or vma.kind in (VmaKind.FILE, VmaKind.SHM, VmaKind.HUGETLB):
+        # (device, inode, page within the file), folded into 64 bits; the top bit marks the kind.
+        file_key = (hash((vma.dev, vma.inode)) & 0x3FFF_FFFF) << 32
+        return (np.uint64(1 << 63) | np.uint64(file_key)) + np.uint64(vma.offset // PAGE_SIZE) + index
+    return (np.uint64((pid & 0x3FFFFF) << 40)) + vma.pages.addresses[present] // np.uint64(PAGE_SIZE)
+
+
+_ZERO_PFNS: dict[str, npt.NDArray[np.uint64]] = {}
+
+
+def _zero_page_pfns(kernel: Kernel) -> npt.NDArray[np.uint64]:
+    """The PFN of the shared zero page, found by reading a fresh page of our own.
+
+    pagemap shows the zero page as present, but it is no node's memory; move_pages(2)
+    and numa_maps both skip it, so the PFN view must too.
+    """
+    key = str(kernel.root)
+    if key not in _ZERO_PFNS:
+        probe = mmap.mmap(-1, PAGE_SIZE, flags=mmap.MAP_PRIVATE, prot=mmap.PROT_READ)
+        try:
+            address = np.frombuffer(probe, dtype=np.uint8).ctypes.data
+            _ = probe[0]  # a read fault maps the zero page
+            entry = np.zeros(1, dtype=np.uint64)
+            with kernel.open("proc/self/pagemap") as own:
+                kernel.read_into(own, entry, address // PAGE_SIZE * 8)
+            entries = decode_pagemap(entry)
+        finally:
+            probe.close()
+        _ZERO_PFNS[key] = entries.pfn[entries.present]
+    return _ZERO_PFNS[key]
+
+
+def _read(kernel: Kernel, pid: int, name: str) -> str:
+    try:
+        return kernel.read_text(f"proc/{pid}/{name}")
+    except OSError as error:
+        raise _process_error(error, pid, name) from None
+
+
+def _process_error(error: OSError, pid: int, what: str) -> KernelError:
+    if isinstance(error, KernelError):
+        return error
+    if error.errno in (errno.ENOENT, errno.ESRCH):
+        return NoSuchProcessError(errno.ESRCH, f"no such process: pid {pid}", "")
+    if error.errno in (errno.EACCES, errno.EPERM):
+        return NotPermittedError(errno.EPERM, f"cannot read the memory of pid {pid}: another user's process "
+                                 "needs root or CAP_SYS_PTRACE", "")
+    return KernelError(error.errno or errno.EIO, f"cannot read /proc/{pid}/{what}: {error.strerror}", "")
+
+
+def _sum_counts(counts: Iterable[dict[int, int]]) -> dict[int, int]:
+    total: dict[int, int] = {}
+    for one in counts:
+        for node, count in one.items():
+            total[node] = total.get(node, 0) + count
+    return dict(sorted(total.items()))
+
+
+def _json_counts(counts: dict[int, int]) -> dict[str, int]:
+    return {str(node): count for node, count in sorted(counts.items())}
+

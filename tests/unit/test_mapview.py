@@ -1,0 +1,252 @@
+from __future__ import annotations
+
+import builtins
+import errno
+import re
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+import pytest
+
+from numamove.errors import InvalidInputError, UnsupportedError
+from numamove.mapview import (
+    NODE_COLORS,
+    NOT_PRESENT_COLOR,
+    SWAPPED_COLOR,
+    ZERO_PAGE_COLOR,
+    node_char,
+    node_color,
+    render_png,
+    render_text,
+)
+from numamove.placement import PagePlacement, ProcessMemory, Vma, VmaKind
+from numamove.topology import Node
+
+PAGE = 4096
+NOT_PRESENT = -errno.ENOENT
+ZERO_PAGE = -errno.EFAULT
+LARGE, SMALL, ALTERNATING = 0x7F00_0000_0000, 0x7F10_0000_0000, 0x7F20_0000_0000
+
+
+def make_vma(start: int, nodes: Sequence[int] | npt.NDArray[np.int32], kind: VmaKind = VmaKind.ANON,
+             path: str = "", swapped: npt.NDArray[np.bool_] | None = None) -> Vma:
+    node_array = np.asarray(nodes, dtype=np.int32)
+    count = len(node_array)
+    present = node_array[node_array >= 0]
+    counts = np.bincount(present) if len(present) else np.empty(0, np.intp)
+    return Vma(
+        start=start, end=start + count * PAGE, perms="rw-p", offset=0, path=path, kind=kind,
+        policy="default", page_size=PAGE,
+        pages_by_node={node: int(c) for node, c in enumerate(counts) if c},
+        pages=PagePlacement(
+            addresses=np.uint64(start) + np.arange(count, dtype=np.uint64) * np.uint64(PAGE),
+            nodes=node_array,
+            swapped=np.zeros(count, dtype=np.bool_) if swapped is None else swapped,
+        ),
+    )
+
+
+def make_memory(vmas: list[Vma]) -> ProcessMemory:
+    return ProcessMemory(pid=4242, name="worker", vmas=vmas, threads=[], method="pagemap", page_size=PAGE)
+
+
+@pytest.fixture
+def memory() -> ProcessMemory:
+    """100,000 pages, half on node 0 then half on node 2; 5 pages, one not present; 0 and 3 in turn."""
+    large = np.repeat(np.array([0, 2], dtype=np.int32), 50_000)
+    alternating = np.tile(np.array([0, 3], dtype=np.int32), 20)
+    return make_memory([
+        # Out of address order on purpose: both views sort by address.
+        make_vma(ALTERNATING, alternating, VmaKind.FILE, "/usr/lib/x86_64-linux-gnu/libfoo.so.1"),
+        make_vma(LARGE, large, VmaKind.HEAP, "[heap]"),
+        make_vma(SMALL, [0, 0, NOT_PRESENT, 0, 0]),
+    ])
+
+
+def strips(lines: list[str]) -> dict[int, str]:
+    """The strip of each VMA line, by the VMA's start address."""
+    found = {}
+    for line in lines:
+        match = re.fullmatch(r"([0-9a-f]{12}) (\w+) +(\S+)", line)
+        if match:
+            found[int(match[1], 16)] = match[3]
+    return found
+
+
+def rgb(color: str) -> tuple[int, int, int]:
+    return int(color[1:3], 16), int(color[3:5], 16), int(color[5:7], 16)
+
+
+def read_png(path: Path) -> npt.NDArray[np.uint8]:
+    from PIL import Image
+
+    with Image.open(path) as picture:
+        return np.asarray(picture.convert("RGB"), dtype=np.uint8)
+
+
+def colors_in(image: npt.NDArray[np.uint8]) -> set[tuple[int, int, int]]:
+    return {(int(r), int(g), int(b)) for r, g, b in np.unique(image.reshape(-1, 3), axis=0)}
+
+
+def test_text_one_line_per_vma_in_address_order_then_a_legend(memory: ProcessMemory) -> None:
+    lines = render_text(memory, width=80)
+    assert [int(line[:12], 16) for line in lines[:3]] == [LARGE, SMALL, ALTERNATING]
+    assert all(len(line) <= 80 for line in lines)
+    assert lines[0].split()[1] == "heap" and lines[2].split()[1] == "file"
+    legend = lines[3:]
+    assert len(legend) == 1
+    assert "0 node 0" in legend[0] and "2 node 2" in legend[0] and "3 node 3" in legend[0]
+    assert "1 node 1" not in legend[0]
+    assert ". not present" in legend[0] and "z zero page" in legend[0] and "s swapped" in legend[0]
+
+
+def test_text_large_vma_shows_node_0_then_node_2(memory: ProcessMemory) -> None:
+    lines = render_text(memory, width=80)
+    strip = strips(lines)[LARGE]
+    assert len(strip) == 80 - len("7f0000000000 heap    ")
+    assert re.fullmatch(r"0+2+", strip)
+    # Each half is about half the strip: compression keeps the proportions.
+    assert abs(strip.count("0") - strip.count("2")) <= 1
+
+
+def test_text_small_vma_has_a_character_per_page(memory: ProcessMemory) -> None:
+    assert strips(render_text(memory))[SMALL] == "00.00"
+
+
+def test_text_alternating_pages_fit_one_character_each(memory: ProcessMemory) -> None:
+    assert strips(render_text(memory))[ALTERNATING] == "03" * 20
+
+
+def test_text_zero_page_only_where_it_is_most_of_the_slice() -> None:
+    # 10 slices of 10 pages: 6 zero of 10 is a majority, 4 zero and 3 on node 1 and 3 absent is not.
+    slice_a = [ZERO_PAGE] * 6 + [1] * 4
+    slice_b = [ZERO_PAGE] * 4 + [1] * 3 + [NOT_PRESENT] * 3
+    nodes = slice_a * 5 + slice_b * 5
+    lines = render_text(make_memory([make_vma(LARGE, nodes)]), width=10 + len("7f0000000000 anon    "))
+    assert strips(lines)[LARGE] == "zzzzz11111"
+
+
+def test_text_swapped_and_higher_node_ids() -> None:
+    swapped = np.zeros(4, dtype=np.bool_)
+    swapped[1] = True
+    vma = make_vma(LARGE, [11, NOT_PRESENT, 36, 9], swapped=swapped)
+    lines = render_text(make_memory([vma]))
+    assert strips(lines)[LARGE] == "Bs#9"
+    assert node_char(10) == "A" and node_char(35) == "Z" and node_char(36) == "#"
+
+
+def test_text_without_per_page_data() -> None:
+    vma = make_vma(LARGE, [0, 1])
+    vma.pages = None
+    assert render_text(make_memory([vma])) == ["(no VMA has per-page data)"]
+
+
+def test_node_colors_are_fixed_distinct_and_not_the_page_states() -> None:
+    # Pinned: a node keeps its color from one release's pictures to the next.
+    assert NODE_COLORS[:4] == ("#0072B2", "#E69F00", "#009E73", "#CC79A7")
+    assert node_color(0) == NODE_COLORS[0] and node_color(2) == NODE_COLORS[2]
+    assert node_color(len(NODE_COLORS)) == NODE_COLORS[0]
+    assert len(set(NODE_COLORS)) == len(NODE_COLORS)
+    assert all(re.fullmatch(r"#[0-9A-F]{6}", color) for color in NODE_COLORS)
+    assert not {NOT_PRESENT_COLOR, ZERO_PAGE_COLOR, SWAPPED_COLOR} & set(NODE_COLORS)
+    with pytest.raises(InvalidInputError):
+        node_color(-2)
+
+
+def test_png_has_the_width_and_only_the_colors_of_nodes_in_the_data(
+    memory: ProcessMemory, tmp_path: Path
+) -> None:
+    nodes = [
+        Node(id=0, cpus=(0, 1), mem_total=1 << 30, mem_free=1 << 29, distances={0: 10, 2: 20}, tier=4,
+             has_cpu=True, has_memory=True),
+        Node(id=2, cpus=(), mem_total=1 << 30, mem_free=1 << 29, distances={0: 20, 2: 10}, tier=22,
+             has_cpu=False, has_memory=True),
+    ]
+    target = tmp_path / "map.png"
+    render_png(memory, target, nodes=nodes, width_px=1234)
+    assert target.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    image = read_png(target)
+    assert image.shape[1] == 1234
+    assert 100 < image.shape[0] < 600
+    colors = colors_in(image)
+    for node in (0, 2, 3):
+        assert rgb(NODE_COLORS[node]) in colors
+    for absent in (1, 4, 5, 6):
+        assert rgb(NODE_COLORS[absent]) not in colors
+
+
+def test_png_large_vma_is_node_0_then_node_2_left_to_right(memory: ProcessMemory, tmp_path: Path) -> None:
+    target = tmp_path / "large.png"
+    render_png(make_memory([memory.vmas[1]]), target, width_px=800)
+    image = read_png(target)
+    blue, green = rgb(NODE_COLORS[0]), rgb(NODE_COLORS[2])
+    # Every row of the band: the node 0 pixels all come before the node 2 pixels.
+    rows = 0
+    for row in image:
+        pixels = [tuple(int(v) for v in pixel) for pixel in row]
+        xs_blue = [x for x, p in enumerate(pixels) if p == blue]
+        xs_green = [x for x, p in enumerate(pixels) if p == green]
+        if len(xs_blue) > 50 or len(xs_green) > 50:
+            rows += 1
+        if len(xs_blue) > 50 and len(xs_green) > 50:
+            assert max(xs_blue) < min(xs_green)
+    assert rows >= 14  # at least one band row's height
+
+
+def test_png_draws_not_present_zero_and_swapped_pages(tmp_path: Path) -> None:
+    swapped = np.zeros(300, dtype=np.bool_)
+    swapped[200:] = True
+    nodes = np.full(300, NOT_PRESENT, dtype=np.int32)
+    nodes[:100] = 1
+    nodes[100:200] = ZERO_PAGE
+    target = tmp_path / "states.png"
+    render_png(make_memory([make_vma(LARGE, nodes, swapped=swapped)]), target, width_px=900)
+    colors = colors_in(read_png(target))
+    assert {rgb(NODE_COLORS[1]), rgb(ZERO_PAGE_COLOR), rgb(SWAPPED_COLOR)} <= colors
+    assert rgb(NODE_COLORS[0]) not in colors
+
+
+def test_png_of_four_million_pages_is_quick(tmp_path: Path) -> None:
+    nodes = np.zeros(4_000_000, dtype=np.int32)
+    nodes[1_000_000:3_000_000] = 1
+    nodes[3_500_000:] = NOT_PRESENT
+    memory = make_memory([make_vma(LARGE, nodes), make_vma(SMALL, [2, 2, 2])])
+    target = tmp_path / "big.png"
+    began = time.perf_counter()
+    render_png(memory, target)
+    lines = render_text(memory)
+    assert time.perf_counter() - began < 5
+    image = read_png(target)
+    assert image.shape[1] == 1600 and image.shape[0] < 400  # bounded by VMAs, not by pages
+    assert {rgb(NODE_COLORS[n]) for n in (0, 1, 2)} <= colors_in(image)
+    assert re.fullmatch(r"0+1+0+\.+", strips(lines)[LARGE])
+
+
+def test_png_refuses_nothing_to_draw_and_too_narrow(memory: ProcessMemory, tmp_path: Path) -> None:
+    empty = make_vma(LARGE, [0])
+    empty.pages = None
+    with pytest.raises(InvalidInputError, match="per-page data"):
+        render_png(make_memory([empty]), tmp_path / "none.png")
+    with pytest.raises(InvalidInputError, match="480"):
+        render_png(memory, tmp_path / "narrow.png", width_px=200)
+    assert not list(tmp_path.iterdir())
+
+
+def test_png_without_matplotlib_is_unsupported(
+    memory: ProcessMemory, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    real_import = builtins.__import__
+
+    def no_matplotlib(name: str, *args: Any, **kwargs: Any) -> Any:
+        if name.split(".")[0] in ("matplotlib", "PIL"):
+            raise ImportError(f"No module named {name!r}")
+        return real_import(name, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "__import__", no_matplotlib)
+    with pytest.raises(UnsupportedError, match=r"numamove\[plot\]") as caught:
+        render_png(memory, tmp_path / "map.png")
+    assert caught.value.errno in (getattr(errno, "ENOPKG", errno.ENOSYS), errno.ENOSYS)
