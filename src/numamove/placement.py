@@ -306,6 +306,7 @@ def scan_process(
     kernel: Kernel | None = None,
     detail: bool = True,
     pages: bool = False,
+    policies: bool = True,
     select: Callable[[Vma], bool] | None = None,
     ranges: Sequence[tuple[int, int]] = (),
     method: str = "auto",
@@ -316,24 +317,32 @@ def scan_process(
     ``pages`` (or ``ranges``) asks for the exact per-page view; ``method``
     picks "pagemap" (PFNs, needs CAP_SYS_ADMIN), "query" (move_pages) or
     "auto". ``keep_pages`` keeps the per-page arrays on each VMA (default:
-    when ``pages`` is set).
+    when ``pages`` is set). ``detail`` reads smaps (Rss, swap, THP, locked).
+    ``policies=False`` skips numa_maps in the per-page view, saving its
+    page-table walk; the VMAs' policies then read "".
     """
     kernel = kernel or Kernel()
     ordered = check_ranges(ranges)
+    per_page = pages or bool(ordered)
     name = _read(kernel, pid, "comm").strip()
-    numa_text = _read(kernel, pid, "numa_maps")
-    maps_by_start = {entry.start: entry for entry in parse_maps(_read(kernel, pid, "maps"))}
+    numa_entries = (parse_numa_maps(_read(kernel, pid, "numa_maps"))
+                    if policies or not per_page else None)
+    maps_entries = parse_maps(_read(kernel, pid, "maps"))
     smaps_by_start = ({entry.vma.start: entry for entry in parse_smaps(_read(kernel, pid, "smaps"))}
                       if detail else {})
-    vmas = [_vma(entry, maps_by_start.get(entry.start), smaps_by_start.get(entry.start), detail)
-            for entry in parse_numa_maps(numa_text)]
+    if numa_entries is None:
+        vmas = [_vma(None, entry, smaps_by_start.get(entry.start), detail) for entry in maps_entries]
+    else:
+        maps_by_start = {entry.start: entry for entry in maps_entries}
+        vmas = [_vma(entry, maps_by_start.get(entry.start), smaps_by_start.get(entry.start), detail)
+                for entry in numa_entries]
     if select is not None:
         vmas = [vma for vma in vmas if select(vma)]
     if ordered:
         vmas = _clip(vmas, ordered)
 
     used = "numa_maps"
-    if pages or ordered:
+    if per_page:
         used = _per_page(kernel, pid, vmas, method, keep_pages if keep_pages is not None else pages)
     return ProcessMemory(pid=pid, name=name, vmas=vmas, threads=read_threads(pid, kernel), method=used)
 
@@ -415,21 +424,23 @@ def node_memory_blocks(kernel: Kernel) -> tuple[int, npt.NDArray[np.int32]]:
     return block_pages, table
 
 
-def _vma(numa: NumaMapsEntry, maps: MapsEntry | None, smaps: SmapsEntry | None, detail: bool) -> Vma:
+def _vma(numa: NumaMapsEntry | None, maps: MapsEntry | None, smaps: SmapsEntry | None, detail: bool) -> Vma:
+    """One VMA from what was read of it; ``maps`` is None when it vanished between reads."""
     source = maps or (smaps.vma if smaps else None)
-    path = source.path if source else (numa.path or "")
+    path = source.path if source else (numa.path or "" if numa else "")
     perms = source.perms if source else "----"
+    # smaps first: numa_maps omits the page size of a VMA without pages.
+    page_size = smaps.kernel_page_size if smaps else (numa.kernel_page_size if numa else PAGE_SIZE)
     vma = Vma(
-        start=numa.start,
-        end=source.end if source else numa.start,
+        start=numa.start if numa else (source.start if source else 0),
+        end=source.end if source else (numa.start if numa else 0),
         perms=perms,
         offset=source.offset if source else 0,
         path=path,
-        kind=_classify(numa, path, perms),
-        policy=numa.policy,
-        # numa_maps omits the page size of a VMA without pages; smaps always has it.
-        page_size=smaps.kernel_page_size if smaps else numa.kernel_page_size,
-        pages_by_node=numa.base_pages_by_node(PAGE_SIZE),
+        kind=_classify(numa, path, perms, page_size),
+        policy=numa.policy if numa else "",
+        page_size=page_size,
+        pages_by_node=numa.base_pages_by_node(PAGE_SIZE) if numa else {},
         dev=source.dev if source else "",
         inode=source.inode if source else 0,
         gone=source is None,
@@ -442,12 +453,12 @@ def _vma(numa: NumaMapsEntry, maps: MapsEntry | None, smaps: SmapsEntry | None, 
     return vma
 
 
-def _classify(numa: NumaMapsEntry, path: str, perms: str) -> VmaKind:
-    if numa.huge:
+def _classify(numa: NumaMapsEntry | None, path: str, perms: str, page_size: int) -> VmaKind:
+    if (numa.huge if numa else page_size > PAGE_SIZE or path.startswith("/anon_hugepage")):
         return VmaKind.HUGETLB
-    if numa.heap or path == "[heap]":
+    if (numa is not None and numa.heap) or path == "[heap]":
         return VmaKind.HEAP
-    if numa.stack or path.startswith("[stack"):
+    if (numa is not None and numa.stack) or path.startswith("[stack"):
         return VmaKind.STACK
     if path in _SPECIAL:
         return VmaKind.VDSO
