@@ -18,7 +18,7 @@ from numamove._syscalls import CallFacts, LinuxSyscalls, Syscalls
 from numamove.errors import TopologyError
 from numamove.nodemask import parse_cpulist
 
-__all__ = ["Kernel"]
+__all__ = ["Kernel", "default_kernel"]
 
 NODE_DIR = "sys/devices/system/node"
 CAP_SYS_NICE = 23  # include/uapi/linux/capability.h
@@ -121,3 +121,14 @@ class Kernel:
         """What a NUMA call was asked, with lookups that explain its failure on demand."""
         return CallFacts(pid=pid, flags=flags, nodes=nodes, online_nodes=self.online_nodes,
                          allowed_nodes=self.mems_allowed, can_move_all=self.has_cap_sys_nice)
+
+
+_DEFAULT: Kernel | None = None
+
+
+def default_kernel() -> Kernel:
+    """The running kernel, made once: building the ctypes syscall layer costs a dlopen."""
+    global _DEFAULT
+    if _DEFAULT is None:
+        _DEFAULT = Kernel()
+    return _DEFAULT

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 from numamove._syscalls import CallFacts, nodemask_words, nodes_from_words, translate
 from numamove.errors import InputTypeError, InvalidInputError
-from numamove.kernel import Kernel
+from numamove.kernel import Kernel, default_kernel
 
 __all__ = [
     "MPOL_F_ADDR",
@@ -75,7 +75,7 @@ def mbind(addr: int, length: int, mode: Mode | int, nodes: Iterable[int] = (), f
         if value < 0:
             raise InvalidInputError(f"{name} must not be negative")
     node_set = _node_set(nodes)
-    kernel = kernel or Kernel()
+    kernel = kernel or default_kernel()
     mask, maxnode = nodemask_words(node_set)
     result = kernel.syscalls.mbind(addr, length, int(mode), ctypes.addressof(mask) if node_set else 0,
                                    maxnode if node_set else 0, flags)
@@ -86,7 +86,7 @@ def mbind(addr: int, length: int, mode: Mode | int, nodes: Iterable[int] = (), f
 def set_mempolicy(mode: Mode | int, nodes: Iterable[int] = (), *, kernel: Kernel | None = None) -> None:
     """Set the calling thread's default policy with set_mempolicy(2)."""
     node_set = _node_set(nodes)
-    kernel = kernel or Kernel()
+    kernel = kernel or default_kernel()
     mask, maxnode = nodemask_words(node_set)
     result = kernel.syscalls.set_mempolicy(int(mode), ctypes.addressof(mask) if node_set else 0,
                                            maxnode if node_set else 0)
@@ -96,7 +96,7 @@ def set_mempolicy(mode: Mode | int, nodes: Iterable[int] = (), *, kernel: Kernel
 
 def get_mempolicy(addr: int | None = None, *, kernel: Kernel | None = None) -> MemPolicy:
     """The calling thread's policy, or the policy governing ``addr`` (MPOL_F_ADDR)."""
-    kernel = kernel or Kernel()
+    kernel = kernel or default_kernel()
     mode = ctypes.c_int(0)
     mask, maxnode = nodemask_words((), _MASK_BITS)
     flags = 0 if addr is None else MPOL_F_ADDR

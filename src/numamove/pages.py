@@ -17,7 +17,7 @@ import numpy.typing as npt
 
 from numamove._syscalls import MPOL_MF_MOVE, nodemask_words, translate
 from numamove.errors import InputTypeError, InvalidInputError
-from numamove.kernel import Kernel
+from numamove.kernel import Kernel, default_kernel
 from numamove.nodemask import parse_nodemask
 
 __all__ = ["BATCH_PAGES", "NodeSet", "as_addresses", "migrate_pages", "move_pages"]
@@ -80,7 +80,7 @@ def move_pages(
     status = np.empty(count, dtype=np.int32)
     if count == 0:
         return status
-    kernel = kernel or Kernel()
+    kernel = kernel or default_kernel()
     call = kernel.syscalls.move_pages
     address_ptr = addresses.ctypes.data
     status_ptr = status.ctypes.data
@@ -118,7 +118,7 @@ def migrate_pages(
     could not be moved.
     """
     pid = _check_pid(pid)
-    kernel = kernel or Kernel()
+    kernel = kernel or default_kernel()
     old = resolve_nodes(old_nodes, kernel, "old_nodes")
     new = resolve_nodes(new_nodes, kernel, "new_nodes")
     online = kernel.online_nodes()

@@ -27,7 +27,7 @@ import numpy as np
 import numpy.typing as npt
 
 from numamove.errors import InvalidInputError, KernelError, NoSuchProcessError, NotPermittedError
-from numamove.kernel import NODE_DIR, Kernel
+from numamove.kernel import NODE_DIR, Kernel, default_kernel
 from numamove.pages import move_pages
 from numamove.procfs import (
     MapsEntry,
@@ -321,7 +321,7 @@ def scan_process(
     ``policies=False`` skips numa_maps in the per-page view, saving its
     page-table walk; the VMAs' policies then read "".
     """
-    kernel = kernel or Kernel()
+    kernel = kernel or default_kernel()
     ordered = check_ranges(ranges)
     per_page = pages or bool(ordered)
     name = _read(kernel, pid, "comm").strip()
@@ -354,7 +354,7 @@ def scan_application(pids: Iterable[int], *, kernel: Kernel | None = None, **opt
     Without them, pages of shared files and shared memory are identified by
     (device, inode, file page), and private anonymous pages count per process.
     """
-    kernel = kernel or Kernel()
+    kernel = kernel or default_kernel()
     options = {**options, "pages": True, "keep_pages": True}
     processes = []
     for pid in pids:

@@ -11,7 +11,7 @@ import os
 import re
 
 from numamove.errors import InvalidInputError, NoSuchProcessError
-from numamove.kernel import Kernel
+from numamove.kernel import Kernel, default_kernel
 
 __all__ = ["resolve_targets"]
 
@@ -27,7 +27,7 @@ def resolve_targets(spec: str, kernel: Kernel | None = None, *, exclude_self: bo
     - anything else: a regular expression searched in each process's name
       (/proc/PID/comm), as ``pgrep`` does. ``name:REGEX`` forces this reading.
     """
-    kernel = kernel or Kernel()
+    kernel = kernel or default_kernel()
     text = spec.strip()
     if not text:
         raise InvalidInputError("empty target: expected a pid, pids, a name pattern or a cgroup path")

@@ -13,7 +13,7 @@ from typing import Any
 
 from numamove._parsers import parse_distance, parse_node_meminfo
 from numamove.errors import TopologyError
-from numamove.kernel import NODE_DIR, Kernel
+from numamove.kernel import NODE_DIR, Kernel, default_kernel
 from numamove.nodemask import parse_cpulist
 
 __all__ = ["Node", "Topology", "nodes", "read_topology"]
@@ -76,7 +76,7 @@ class Topology:
 
 def read_topology(kernel: Kernel | None = None) -> Topology:
     """The topology of ``kernel`` (the running one by default)."""
-    kernel = kernel or Kernel()
+    kernel = kernel or default_kernel()
     if not kernel.exists(NODE_DIR):
         return _without_numa(kernel)
     online = sorted(kernel.online_nodes())
