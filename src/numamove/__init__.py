@@ -31,9 +31,30 @@ from numamove.mempolicy import (
     mbind,
     set_mempolicy,
 )
+from numamove.mover import (
+    MoveResult,
+    Units,
+    by_source,
+    interleave,
+    move_units,
+    one_node,
+    remap_nodes,
+    units_from_scan,
+)
 from numamove.nodemask import format_nodemask, parse_cpulist, parse_nodemask
 from numamove.pages import BATCH_PAGES, migrate_pages, move_pages
+from numamove.placement import (
+    Application,
+    PagePlacement,
+    ProcessMemory,
+    ThreadPlacement,
+    Vma,
+    VmaKind,
+    scan_application,
+    scan_process,
+)
 from numamove.status import PageStatus, describe_status, status_counts
+from numamove.targets import resolve_targets
 from numamove.topology import Node, Topology, nodes, read_topology
 
 __version__ = "0.1.0"
@@ -45,6 +66,7 @@ __all__ = [
     "MPOL_MF_MOVE",
     "MPOL_MF_MOVE_ALL",
     "MPOL_MF_STRICT",
+    "Application",
     "BadAddressError",
     "InputTypeError",
     "InvalidInputError",
@@ -53,6 +75,7 @@ __all__ = [
     "KernelError",
     "MemPolicy",
     "Mode",
+    "MoveResult",
     "NoSuchProcessError",
     "Node",
     "NodeNotAllowedError",
@@ -61,22 +84,37 @@ __all__ = [
     "NotPermittedError",
     "NumaMoveError",
     "OutOfMemoryError",
+    "PagePlacement",
     "PageStatus",
+    "ProcessMemory",
+    "ThreadPlacement",
     "TooManyPagesError",
     "Topology",
     "TopologyError",
+    "Units",
     "UnsupportedError",
+    "Vma",
+    "VmaKind",
     "__version__",
+    "by_source",
     "describe_status",
     "format_nodemask",
     "get_mempolicy",
+    "interleave",
     "mbind",
     "migrate_pages",
     "move_pages",
+    "move_units",
     "nodes",
+    "one_node",
     "parse_cpulist",
     "parse_nodemask",
     "read_topology",
+    "remap_nodes",
+    "resolve_targets",
+    "scan_application",
+    "scan_process",
     "set_mempolicy",
     "status_counts",
+    "units_from_scan",
 ]

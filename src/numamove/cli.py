@@ -10,7 +10,7 @@ import functools
 import json
 import shutil
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
@@ -20,6 +20,7 @@ from numamove.errors import InvalidInputError, NumaMoveError
 
 if TYPE_CHECKING:
     from numamove.kernel import Kernel
+    from numamove.mover import Chooser, MoveResult, Units
     from numamove.placement import ProcessMemory
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -265,3 +266,245 @@ def map_command(kernel: Kernel, target: str, vma: str | None, ranges: tuple[str,
         return
     for line in render_text(scan, width=shutil.get_terminal_size((100, 24)).columns):
         click.echo(line)
+
+
+def _target_weights(text: str, kernel: Kernel) -> dict[int, float]:
+    """--to: "2", "0-1", "0:3,1:1" (node:weight) -> {node: weight}."""
+    from numamove.nodemask import parse_nodemask
+
+    allowed = kernel.online_nodes()
+    weights: dict[int, float] = {}
+    for entry in text.split(","):
+        spec, _, weight_text = entry.partition(":")
+        try:
+            weight = float(weight_text) if weight_text else 1.0
+        except ValueError:
+            raise InvalidInputError(f"--to {text!r}: weight {weight_text!r} is not a number") from None
+        if weight <= 0:
+            raise InvalidInputError(f"--to {text!r}: weights must be positive")
+        for node in parse_nodemask(spec, allowed):
+            weights[node] = weight
+    return weights
+
+
+def _check_move(kernel: Kernel, pid: int, nodes: Iterable[int], move_all: bool) -> None:
+    """Refuse, before anything moves, what the kernel would refuse or silently misplace."""
+    import errno
+    import os
+
+    from numamove.errors import NodeNotAllowedError, NodeOfflineError, NotPermittedError
+    from numamove.nodemask import format_nodemask
+    from numamove.topology import read_topology
+
+    memory_nodes = {node.id for node in read_topology(kernel).nodes if node.has_memory}
+    for node in sorted(set(nodes)):
+        if node not in kernel.online_nodes():
+            raise NodeOfflineError(errno.ENODEV, f"node {node} is not online "
+                                   f"(online: {format_nodemask(kernel.online_nodes())})", "")
+        if node not in memory_nodes:
+            raise NodeOfflineError(errno.ENODEV, f"node {node} has no memory to move pages to", "")
+    allowed = kernel.mems_allowed(pid)
+    outside = sorted(set(nodes) - allowed) if allowed is not None else []
+    if outside:
+        raise NodeNotAllowedError(errno.EACCES, f"node {format_nodemask(outside)} is outside the cpuset of "
+                                  f"pid {pid} (Mems_allowed {format_nodemask(allowed or ())})", "")
+    privileged = kernel.has_cap_sys_nice()
+    if move_all and not privileged:
+        raise NotPermittedError(errno.EPERM, "--all (MPOL_MF_MOVE_ALL) needs CAP_SYS_NICE", "")
+    owner = kernel.process_status(pid).get("Uid", "").split()
+    if owner and int(owner[0]) != os.geteuid() and not privileged:
+        raise NotPermittedError(errno.EPERM, f"pid {pid} belongs to another user: moving its pages needs "
+                                "CAP_SYS_NICE", "")
+
+
+def _fallbacks(kernel: Kernel, targets: Iterable[int]) -> Callable[[int], list[int]]:
+    """For a full target: the other targets, nearest first (SLIT distance)."""
+    from numamove.topology import read_topology
+
+    distances = {node.id: node.distances for node in read_topology(kernel).nodes}
+    choices = sorted(set(targets))
+    return lambda node: sorted((n for n in choices if n != node), key=lambda n: distances[node].get(n, 255))
+
+
+def _progress(total_label: str) -> tuple[Callable[[int, int], None] | None, Callable[[], None]]:
+    """A rich progress bar on a terminal; nothing when piped."""
+    if not sys.stderr.isatty():
+        return None, lambda: None
+    from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
+
+    bar = Progress(TextColumn(total_label), BarColumn(), TextColumn("{task.completed}/{task.total} pages"),
+                   TimeRemainingColumn(), transient=True)
+    task = bar.add_task(total_label, total=None)
+    bar.start()
+
+    def update(done: int, total: int) -> None:
+        bar.update(task, completed=done, total=total)
+
+    return update, bar.stop
+
+
+def _print_move(pid: int, result: MoveResult, dry_run: bool) -> None:
+    from numamove.status import describe_status
+
+    verb = "would move" if dry_run else "moved"
+    click.echo(f"pid {pid}: {verb} {result.pages_moved} pages ({human_bytes(result.bytes_moved)})"
+               + ("" if dry_run else f" in {result.seconds:.2f} s ({result.mb_per_second:.1f} MB/s, "
+                  f"{result.calls} calls, longest {result.longest_call * 1000:.1f} ms)")
+               + f"; {result.already_there} already there, {result.not_present} not present")
+    if result.moved:
+        print_table(None, ["from", "to", "pages", "bytes"],
+                    [[str(a), str(b), str(n), human_bytes(n * 4096)]
+                     for (a, b), n in sorted(result.moved.items())])
+    for status, count in sorted(result.failed.items()):
+        click.echo(f"  {count} pages {describe_status(status)}")
+    if result.fallbacks:
+        click.echo(f"  {result.fallbacks} pages went to another allowed node because their target was full")
+    if result.stopped:
+        click.echo(f"  stopped: {result.stopped}")
+
+
+def _plan(units: Units, chooser: Chooser) -> MoveResult:
+    """What a move would do, without a syscall (--dry-run)."""
+    import numpy as np
+
+    from numamove.mover import MoveResult
+
+    result = MoveResult()
+    present = units.nodes >= 0
+    targets = chooser(units)
+    result.not_present = int(units.pages[~present].sum())
+    result.already_there = int(units.pages[present & (targets == units.nodes)].sum())
+    todo = present & (targets != units.nodes)
+    pairs = np.stack([units.nodes[todo], targets[todo]])
+    if pairs.size:
+        keys, inverse = np.unique(pairs, axis=1, return_inverse=True)
+        sums = np.bincount(inverse.ravel(), weights=units.pages[todo])
+        result.moved = {(int(a), int(b)): int(n) for a, b, n in zip(keys[0], keys[1], sums, strict=True)}
+    return result
+
+
+@main.command()
+@scan_options
+@click.option("--to", "to", required=True, metavar="NODES[:WEIGHT,...]",
+              help="Target node(s): 2, 0-1 (equal shares) or 0:3,1:1 (interleave by weight).")
+@click.option("--from", "from_nodes", metavar="NODES", help="Only pages now on these nodes.")
+@click.option("--all", "move_all", is_flag=True,
+              help="Also move pages other processes map (MPOL_MF_MOVE_ALL).")
+@click.option("--rate", type=float, metavar="MB/s", help="Move at most this many MB per second.")
+@click.option("--budget", type=float, default=20.0, show_default=True, metavar="MS",
+              help="Kernel time per move_pages call, in milliseconds.")
+@click.option("--dry-run", is_flag=True, help="Show what would move; move nothing.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of tables.")
+@click.pass_obj
+@reports_errors
+def move(kernel: Kernel, target: str, vma: str | None, ranges: tuple[str, ...], to: str,
+         from_nodes: str | None, move_all: bool, rate: float | None, budget: float, dry_run: bool,
+         as_json: bool) -> None:
+    """Move the pages of TARGET to other nodes, page by page, without stalling it.
+
+    Reads /proc/PID/pagemap to find the present pages and moves them with
+    move_pages(2) in calls of about --budget ms; huge pages move whole.
+    Exits 1 unless every present page in scope ends where asked.
+    """
+    from numamove._syscalls import MPOL_MF_MOVE, MPOL_MF_MOVE_ALL
+    from numamove.mover import interleave, move_units, one_node, units_from_scan
+    from numamove.nodemask import parse_nodemask
+    from numamove.placement import scan_process, vma_selector
+
+    pids = _targets(kernel, target)
+    weights = _target_weights(to, kernel)
+    address_ranges = _ranges(ranges)
+    sources = parse_nodemask(from_nodes, kernel.online_nodes()) if from_nodes else None
+    if budget <= 0 or (rate is not None and rate <= 0):
+        raise InvalidInputError("--budget and --rate must be positive")
+    for pid in pids:
+        _check_move(kernel, pid, weights, move_all)
+    chooser = one_node(next(iter(weights))) if len(weights) == 1 else interleave(weights)
+    documents = []
+    failed = False
+    for pid in pids:
+        scan = scan_process(pid, kernel=kernel, pages=True, policies=False, select=vma_selector(vma) if vma
+                            else None, ranges=address_ranges)
+        units = units_from_scan(scan)
+        if sources is not None:
+            import numpy as np
+
+            units = units.subset(np.isin(units.nodes, list(sources)) | (units.nodes < 0))
+        if dry_run:
+            result = _plan(units, chooser)
+        else:
+            update, finish = _progress(f"pid {pid}")
+            try:
+                result = move_units(pid, units, chooser, flags=MPOL_MF_MOVE_ALL if move_all else MPOL_MF_MOVE,
+                                    budget=budget / 1000, rate=rate * 1e6 if rate else None,
+                                    fallback=_fallbacks(kernel, weights) if len(weights) > 1 else None,
+                                    progress=update, kernel=kernel)
+            finally:
+                finish()
+        failed = failed or bool(result.failed) or result.stopped is not None
+        if as_json:
+            documents.append({"pid": pid, "dry_run": dry_run, **result.to_dict()})
+        else:
+            _print_move(pid, result, dry_run)
+    if as_json:
+        click.echo(json.dumps(documents[0] if len(documents) == 1 else documents, indent=1))
+    if failed:
+        click.echo("numamove: error: some pages did not end where asked (see above)", err=True)
+        sys.exit(EXIT_ERROR)
+
+
+@main.command()
+@click.argument("target")
+@click.argument("from_nodes", metavar="FROM")
+@click.argument("to_nodes", metavar="TO")
+@click.option("--chunked", is_flag=True, help="Move through the mover (rate limit, budget) instead of one "
+                                              "migrate_pages(2) call.")
+@click.option("--rate", type=float, metavar="MB/s", help="With --chunked: at most this many MB per second.")
+@click.option("--budget", type=float, default=20.0, show_default=True, metavar="MS",
+              help="With --chunked: kernel time per call, in milliseconds.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of text.")
+@click.pass_obj
+@reports_errors
+def migrate(kernel: Kernel, target: str, from_nodes: str, to_nodes: str, chunked: bool, rate: float | None,
+            budget: float, as_json: bool) -> None:
+    """Move all pages of TARGET from nodes FROM to nodes TO, like numactl's migratepages.
+
+    FROM and TO use numactl's nodemask syntax; the n-th node of FROM goes to
+    the n-th node of TO, as migrate_pages(2) maps them.
+    """
+    import numpy as np
+
+    from numamove.mover import by_source, move_units, remap_nodes, units_from_scan
+    from numamove.pages import migrate_pages, resolve_nodes
+    from numamove.placement import scan_process
+
+    pids = _targets(kernel, target)
+    old = resolve_nodes(from_nodes, kernel, "FROM")
+    new = resolve_nodes(to_nodes, kernel, "TO")
+    for pid in pids:
+        _check_move(kernel, pid, new, False)
+    documents = []
+    for pid in pids:
+        before = scan_process(pid, kernel=kernel, detail=False).pages_by_node
+        if chunked:
+            mapping = remap_nodes(sorted(old), sorted(new))
+            scan = scan_process(pid, kernel=kernel, pages=True, policies=False)
+            units = units_from_scan(scan)
+            units = units.subset(np.isin(units.nodes, list(old)))
+            result = move_units(pid, units, by_source(mapping), budget=budget / 1000,
+                                rate=rate * 1e6 if rate else None, kernel=kernel)
+            not_moved = sum(result.failed.values())
+        else:
+            not_moved = migrate_pages(pid, old, new, kernel=kernel)
+        after = scan_process(pid, kernel=kernel, detail=False).pages_by_node
+        if as_json:
+            documents.append({"pid": pid, "before": {str(k): v for k, v in before.items()},
+                              "after": {str(k): v for k, v in after.items()}, "not_moved": not_moved})
+            continue
+        nodes = sorted(set(before) | set(after))
+        print_table(f"pid {pid}: pages per node", ["", *(f"node{n}" for n in nodes)],
+                    [["before", *(str(before.get(n, 0)) for n in nodes)],
+                     ["after", *(str(after.get(n, 0)) for n in nodes)]])
+        click.echo(f"  {not_moved} pages could not be moved")
+    if as_json:
+        click.echo(json.dumps(documents[0] if len(documents) == 1 else documents, indent=1))

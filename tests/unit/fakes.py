@@ -24,6 +24,10 @@ class FakeSyscalls:
     fail_with: int = 0
     fail_on_call: int = 0
     not_moved: int = 0
+    busy_once: set[int] = field(default_factory=set)
+    """Addresses that answer -EBUSY to the first move asked of them."""
+    full_nodes: set[int] = field(default_factory=set)
+    """Target nodes that answer -ENOMEM."""
     calls: list[MoveCall] = field(default_factory=list)
     migrations: list[tuple[int, int, frozenset[int], frozenset[int]]] = field(default_factory=list)
 
@@ -36,6 +40,13 @@ class FakeSyscalls:
             return -self.fail_with
         out = (ctypes.c_int32 * count).from_address(status)
         for index, address in enumerate(addresses):
+            if targets is not None and address in self.busy_once:
+                self.busy_once.discard(address)
+                out[index] = -16
+                continue
+            if targets is not None and targets[index] in self.full_nodes:
+                out[index] = -12
+                continue
             if targets is not None and address in self.placement:
                 self.placement[address] = targets[index]
             out[index] = self.placement.get(address, -14)

@@ -1,0 +1,362 @@
+"""The mover: moves a set of pages of a live process to the nodes a chooser picks.
+
+It is the user-space twin of the kernel's migrate_pages() with its new_page_t
+allocator callback: a :class:`Chooser` names each unit's target node, and the
+mover issues move_pages(2) calls in batches sized by a time budget and paced
+by a rate limit, so the target process keeps running. Huge pages (THP,
+hugetlb) move as units: one target per unit, one address per unit in the
+call, so the kernel migrates the whole folio and never splits it for us.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+import numpy.typing as npt
+
+from numamove._syscalls import MPOL_MF_MOVE
+from numamove.errors import InvalidInputError, NoSuchProcessError
+from numamove.kernel import Kernel, default_kernel
+from numamove.pages import move_pages
+from numamove.placement import ProcessMemory
+from numamove.status import PageStatus
+
+__all__ = [
+    "Chooser",
+    "MoveResult",
+    "Units",
+    "by_source",
+    "interleave",
+    "move_units",
+    "one_node",
+    "remap_nodes",
+    "units_from_scan",
+]
+
+PAGE_SIZE = 4096
+MAX_BATCH = 1 << 16
+
+Chooser = Callable[["Units"], npt.NDArray[np.int32]]
+"""Given the units to place, the target node of each (int32, one per unit)."""
+
+
+@dataclass
+class Units:
+    """Movable units of a process: base pages, or whole huge pages.
+
+    ``addresses[i]`` is the first byte of unit i, ``pages[i]`` its size in
+    base pages (1, or 512 for a 2 MiB THP or hugetlb page), ``nodes[i]`` the
+    node it is on now (negative when not present).
+    """
+
+    addresses: npt.NDArray[np.uint64]
+    pages: npt.NDArray[np.int64]
+    nodes: npt.NDArray[np.int32]
+
+    def __len__(self) -> int:
+        return len(self.addresses)
+
+    def subset(self, mask: npt.NDArray[np.bool_]) -> Units:
+        return Units(self.addresses[mask], self.pages[mask], self.nodes[mask])
+
+
+@dataclass
+class MoveResult:
+    """What a move did, page by page counted in base pages."""
+
+    moved: dict[tuple[int, int], int] = field(default_factory=dict)
+    """Base pages moved per (source node, target node)."""
+    statuses: dict[int, int] = field(default_factory=dict)
+    """Base pages per final status of the units asked to move: the target node, or -errno."""
+    already_there: int = 0
+    not_present: int = 0
+    calls: int = 0
+    retries: int = 0
+    fallbacks: int = 0
+    """Base pages placed on another allowed node because their target was full."""
+    seconds: float = 0.0
+    longest_call: float = 0.0
+    stopped: str | None = None
+    """Why the move stopped early (the process exited), or None."""
+
+    @property
+    def pages_moved(self) -> int:
+        return sum(self.moved.values())
+
+    @property
+    def bytes_moved(self) -> int:
+        return self.pages_moved * PAGE_SIZE
+
+    @property
+    def mb_per_second(self) -> float:
+        return self.bytes_moved / 1e6 / self.seconds if self.seconds else 0.0
+
+    @property
+    def failed(self) -> dict[int, int]:
+        """Base pages per negative status: what did not end where it was asked to."""
+        return {status: count for status, count in self.statuses.items() if status < 0}
+
+    def to_dict(self) -> dict[str, object]:
+        return {
+            "moved": [{"from": a, "to": b, "pages": n, "bytes": n * PAGE_SIZE}
+                      for (a, b), n in sorted(self.moved.items())],
+            "pages_moved": self.pages_moved,
+            "bytes_moved": self.bytes_moved,
+            "statuses": {str(k): v for k, v in sorted(self.statuses.items())},
+            "failed": {PageStatus(k).errno_name if k in PageStatus._value2member_map_ else str(k): v
+                       for k, v in self.failed.items()},
+            "already_there": self.already_there,
+            "not_present": self.not_present,
+            "calls": self.calls,
+            "retries": self.retries,
+            "fallbacks": self.fallbacks,
+            "seconds": self.seconds,
+            "mb_per_second": self.mb_per_second,
+            "longest_call_ms": self.longest_call * 1000,
+            "stopped": self.stopped,
+        }
+
+
+def one_node(node: int) -> Chooser:
+    """Every unit to ``node``."""
+    return lambda units: np.full(len(units), node, dtype=np.int32)
+
+
+def interleave(weights: Mapping[int, float]) -> Chooser:
+    """Spread units over nodes in proportion to ``weights`` ({node: weight}), by base pages.
+
+    Units are dealt in address order so that the running share of each node
+    stays within one unit of its weight (a THP counts 512 base pages).
+    """
+    nodes = np.array(sorted(weights), dtype=np.int32)
+    shares = np.array([float(weights[n]) for n in sorted(weights)])
+    if len(nodes) == 0 or (shares < 0).any() or shares.sum() <= 0:
+        raise InvalidInputError("interleave needs at least one node with a positive weight")
+    bounds = np.cumsum(shares / shares.sum())
+
+    def choose(units: Units) -> npt.NDArray[np.int32]:
+        # The midpoint of each unit's span of base pages, as a fraction of the
+        # cycle of all pages, picks the node whose share covers that point.
+        ends = np.cumsum(units.pages)
+        total = ends[-1] if len(ends) else 1
+        middle = (ends - units.pages / 2) / total
+        return nodes[np.minimum(np.searchsorted(bounds, middle, side="right"), len(nodes) - 1)]
+
+    return choose
+
+
+def by_source(mapping: Mapping[int, int]) -> Chooser:
+    """Each unit to ``mapping[its current node]``; units on other nodes stay where they are."""
+    def choose(units: Units) -> npt.NDArray[np.int32]:
+        targets = units.nodes.copy()
+        for source, target in mapping.items():
+            targets[units.nodes == source] = target
+        return targets
+
+    return choose
+
+
+def remap_nodes(old: Sequence[int], new: Sequence[int]) -> dict[int, int]:
+    """migrate_pages(2)'s mapping: the n-th old node goes to the (n mod len(new))-th new node.
+
+    Nodes in both sets stay where they are, as the kernel's do_migrate_pages() keeps them.
+    """
+    old_sorted, new_sorted = sorted(set(old)), sorted(set(new))
+    if not old_sorted or not new_sorted:
+        raise InvalidInputError("both node sets need at least one node")
+    return {node: (node if node in new_sorted else new_sorted[index % len(new_sorted)])
+            for index, node in enumerate(old_sorted)}
+
+
+def move_units(
+    pid: int,
+    units: Units,
+    chooser: Chooser,
+    *,
+    flags: int = MPOL_MF_MOVE,
+    budget: float = 0.020,
+    rate: float | None = None,
+    retries: int = 3,
+    fallback: Callable[[int], Sequence[int]] | None = None,
+    progress: Callable[[int, int], None] | None = None,
+    kernel: Kernel | None = None,
+) -> MoveResult:
+    """Move ``units`` of ``pid`` to the nodes ``chooser`` picks, with move_pages(2).
+
+    - Units already on their target, and units not present, are skipped before any call.
+    - Each call covers as many units as ``budget`` seconds of kernel work allows (the
+      mover measures the cost per page and adapts); ``rate`` caps bytes per second.
+    - -EBUSY units are retried ``retries`` times with a growing pause.
+    - -ENOMEM (target full) units go to the next node ``fallback(target)`` lists, if any.
+    - If the process exits, the result so far is returned with ``stopped`` set.
+
+    ``progress(done, total)`` is told the base pages handled so far.
+    """
+    if budget <= 0:
+        raise InvalidInputError(f"the time budget must be positive, not {budget}")
+    if rate is not None and rate <= 0:
+        raise InvalidInputError(f"the rate must be positive, not {rate}")
+    kernel = kernel or default_kernel()
+    result = MoveResult()
+    started = time.monotonic()
+
+    present = units.nodes >= 0
+    result.not_present = int(units.pages[~present].sum())
+    targets = np.asarray(chooser(units), dtype=np.int32)
+    if targets.shape != units.nodes.shape:
+        raise InvalidInputError(f"the chooser gave {targets.size} targets for {len(units)} units")
+    there = present & (targets == units.nodes)
+    result.already_there = int(units.pages[there].sum())
+    todo = present & ~there
+    pending = units.subset(todo)
+    pending_targets = targets[todo]
+    total = int(pending.pages.sum())
+    done_pages = 0
+    per_page_cost = 2e-6  # seconds per base page, refined by every call
+    final = np.zeros(len(pending), dtype=np.int32)
+
+    attempt = 0
+    index_todo = np.arange(len(pending))
+    while len(index_todo):
+        position = 0
+        busy: list[npt.NDArray[np.intp]] = []
+        while position < len(index_todo):
+            batch = _batch_size(pending.pages[index_todo[position:]], per_page_cost, budget)
+            chosen = index_todo[position:position + batch]
+            position += batch
+            if rate is not None:
+                _pace(result, started, rate)
+            call_started = time.monotonic()
+            try:
+                status = move_pages(pid, pending.addresses[chosen], pending_targets[chosen], flags,
+                                    kernel=kernel)
+            except NoSuchProcessError:
+                result.stopped = f"process {pid} exited during the move"
+                final[chosen] = PageStatus.NOT_PRESENT
+                break
+            took = time.monotonic() - call_started
+            result.calls += 1
+            result.longest_call = max(result.longest_call, took)
+            moved_pages = int(pending.pages[chosen].sum())
+            per_page_cost = max(took / max(moved_pages, 1), 1e-8)
+            final[chosen] = status
+            landed = status == pending_targets[chosen]
+            for source, target in {(int(s), int(t)) for s, t in
+                                   zip(pending.nodes[chosen][landed], pending_targets[chosen][landed],
+                                       strict=True)}:
+                mask = landed & (pending.nodes[chosen] == source) & (pending_targets[chosen] == target)
+                result.moved[(source, target)] = (result.moved.get((source, target), 0)
+                                                  + int(pending.pages[chosen][mask].sum()))
+            busy.append(chosen[status == PageStatus.BUSY])
+            full = chosen[status == PageStatus.NODE_FULL]
+            if len(full) and fallback is not None:
+                result.fallbacks += _redirect(full, pending_targets, fallback, pending.pages)
+                busy.append(full)  # retried now with their new targets
+            done_pages += moved_pages
+            if progress is not None:
+                progress(min(done_pages, total), total)
+        if result.stopped:
+            break
+        index_todo = np.concatenate(busy) if busy else np.empty(0, dtype=np.intp)
+        if len(index_todo) and attempt < retries:
+            attempt += 1
+            result.retries += 1
+            time.sleep(0.01 * 2 ** (attempt - 1))
+        else:
+            break
+
+    for status_value, count in _weighted_counts(final, pending.pages).items():
+        result.statuses[status_value] = result.statuses.get(status_value, 0) + count
+    if result.already_there:
+        for node in np.unique(targets[there]).tolist():
+            pages_there = int(units.pages[there & (targets == node)].sum())
+            result.statuses[node] = result.statuses.get(node, 0) + pages_there
+    result.seconds = time.monotonic() - started
+    return result
+
+
+def _batch_size(remaining_pages: npt.NDArray[np.int64], per_page_cost: float, budget: float) -> int:
+    """How many units fit in ``budget`` seconds at ``per_page_cost``, counted in base pages."""
+    allowed_pages = max(int(budget / per_page_cost), 1)
+    covered = int(np.searchsorted(np.cumsum(remaining_pages[:MAX_BATCH]), allowed_pages, side="right"))
+    return min(max(covered, 1), MAX_BATCH)
+
+
+def _pace(result: MoveResult, started: float, rate: float) -> None:
+    """Sleep until the bytes moved so far fit under ``rate`` bytes per second."""
+    ahead = result.bytes_moved / rate - (time.monotonic() - started)
+    if ahead > 0:
+        time.sleep(ahead)
+
+
+def _redirect(full: npt.NDArray[np.intp], targets: npt.NDArray[np.int32],
+              fallback: Callable[[int], Sequence[int]], pages: npt.NDArray[np.int64]) -> int:
+    """Point units whose target was full at the next node the fallback lists; returns base pages."""
+    redirected = 0
+    for node in np.unique(targets[full]).tolist():
+        options = [other for other in fallback(node) if other != node]
+        if options:
+            units = full[targets[full] == node]
+            targets[units] = options[0]
+            redirected += int(pages[units].sum())
+    return redirected
+
+
+def _weighted_counts(values: npt.NDArray[np.int32], weights: npt.NDArray[np.int64]) -> dict[int, int]:
+    keys, inverse = np.unique(values, return_inverse=True)
+    sums = np.bincount(inverse, weights=weights, minlength=len(keys))
+    return {int(k): int(s) for k, s in zip(keys, sums, strict=True)}
+
+
+def units_from_scan(memory: ProcessMemory) -> Units:
+    """The movable units of a per-page scan: huge pages whole, the rest as base pages.
+
+    A hugetlb VMA is cut in units of its page size. In a VMA with transparent
+    huge pages, each 2 MiB-aligned block whose 512 pages are present on one
+    node (and, where PFNs were read, physically contiguous from an aligned
+    head) is one unit, so the kernel moves the THP whole instead of being
+    asked for its pages one by one.
+    """
+    parts: list[Units] = []
+    for vma in memory.vmas:
+        if vma.pages is None or len(vma.pages.addresses) == 0:
+            continue
+        addresses, nodes = vma.pages.addresses, vma.pages.nodes
+        span = vma.page_size // PAGE_SIZE if vma.kind.value == "hugetlb" else HUGE_PAGES
+        if span > 1 and (vma.kind.value == "hugetlb" or vma.thp_pages):
+            parts.append(_huge_units(addresses, nodes, vma.pages.pfns, span, vma.kind.value == "hugetlb"))
+        else:
+            parts.append(Units(addresses, np.ones(len(addresses), dtype=np.int64), nodes))
+    if not parts:
+        return Units(np.empty(0, np.uint64), np.empty(0, np.int64), np.empty(0, np.int32))
+    return Units(np.concatenate([p.addresses for p in parts]), np.concatenate([p.pages for p in parts]),
+                 np.concatenate([p.nodes for p in parts]))
+
+
+HUGE_PAGES = 512  # base pages in a 2 MiB PMD-mapped THP on x86_64 and arm64 (4 KiB pages)
+
+
+def _huge_units(addresses: npt.NDArray[np.uint64], nodes: npt.NDArray[np.int32],
+                pfns: npt.NDArray[np.uint64] | None, span: int, always: bool) -> Units:
+    """Group aligned blocks of ``span`` pages into one unit each where they form one huge page."""
+    span_bytes = np.uint64(span * PAGE_SIZE)
+    # Index of the first page of each whole aligned block.
+    aligned = np.flatnonzero(addresses % span_bytes == 0)
+    aligned = aligned[aligned + span <= len(addresses)]
+    blocks = aligned[:, None] + np.arange(span)[None, :]
+    block_nodes = nodes[blocks]
+    whole = (block_nodes == block_nodes[:, :1]).all(axis=1) & (block_nodes[:, 0] >= 0)
+    if pfns is not None and not always:
+        block_pfns = pfns[blocks].astype(np.int64)
+        whole &= ((block_pfns - block_pfns[:, :1]) == np.arange(span)).all(axis=1)
+        whole &= block_pfns[:, 0] % span == 0
+    if always:  # hugetlb: the block is one page whatever the statuses say
+        whole = block_nodes[:, 0] >= 0
+    keep = np.ones(len(addresses), dtype=bool)
+    keep[blocks[whole][:, 1:].ravel()] = False  # the tails ride with their head
+    sizes = np.ones(len(addresses), dtype=np.int64)
+    sizes[aligned[whole]] = span
+    return Units(addresses[keep], sizes[keep], nodes[keep])

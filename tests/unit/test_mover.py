@@ -1,0 +1,144 @@
+from __future__ import annotations
+
+import errno
+import time
+
+import numpy as np
+import pytest
+
+import numamove
+from numamove.mover import Units, by_source, interleave, move_units, one_node, remap_nodes, units_from_scan
+from numamove.placement import PagePlacement, ProcessMemory, Vma, VmaKind
+
+from .fakes import FakeSyscalls
+
+BASE = 0x7F00_0000_0000
+
+
+def units(nodes: list[int], sizes: list[int] | None = None) -> Units:
+    sizes = sizes or [1] * len(nodes)
+    starts = BASE + np.concatenate([[0], np.cumsum(sizes)[:-1]]).astype(np.uint64) * np.uint64(4096)
+    return Units(starts.astype(np.uint64), np.array(sizes, dtype=np.int64), np.array(nodes, dtype=np.int32))
+
+
+def place(fake: FakeSyscalls, u: Units) -> None:
+    fake.placement = {int(a): int(n) for a, n in zip(u.addresses, u.nodes, strict=True) if n >= 0}
+
+
+def test_interleave_follows_the_weights_in_base_pages() -> None:
+    u = units([0] * 4000)
+    targets = interleave({0: 3, 1: 1})(u)
+    assert np.bincount(targets).tolist() == [3000, 1000]
+    huge = units([0] * 10, [512] * 10)
+    assert np.bincount(interleave({1: 1, 2: 1})(huge), minlength=3).tolist() == [0, 5, 5]
+    with pytest.raises(numamove.InvalidInputError):
+        interleave({0: 0})
+
+
+def test_by_source_and_remap_like_migrate_pages() -> None:
+    assert remap_nodes([0, 1], [2]) == {0: 2, 1: 2}
+    assert remap_nodes([0, 1, 2], [1, 3]) == {0: 1, 1: 1, 2: 1}
+    assert remap_nodes([0, 2], [1, 3]) == {0: 1, 2: 3}
+    assert by_source({0: 2})(units([0, 1, -2])).tolist() == [2, 1, -2]
+
+
+def test_skips_pages_already_there_and_not_present(kernel: numamove.Kernel, fake: FakeSyscalls) -> None:
+    u = units([0, 1, -2, 0])
+    place(fake, u)
+    result = move_units(7, u, one_node(1), kernel=kernel)
+    assert [len(c.addresses) for c in fake.calls] == [2]
+    assert result.moved == {(0, 1): 2} and result.already_there == 1 and result.not_present == 1
+    assert result.statuses == {1: 3} and not result.failed and result.stopped is None
+
+
+def test_huge_units_move_by_one_address_and_count_whole(kernel: numamove.Kernel, fake: FakeSyscalls) -> None:
+    u = units([0, 0, 0], [512, 1, 512])
+    place(fake, u)
+    result = move_units(7, u, one_node(2), kernel=kernel)
+    assert fake.calls[0].addresses == u.addresses.tolist()
+    assert result.pages_moved == 1025 and result.bytes_moved == 1025 * 4096
+
+
+def test_batches_follow_the_time_budget(kernel: numamove.Kernel, fake: FakeSyscalls) -> None:
+    u = units([0] * 3000)
+    place(fake, u)
+    move_units(7, u, one_node(1), budget=1e-9, kernel=kernel)
+    assert len(fake.calls) > 1 and sum(len(c.addresses) for c in fake.calls) == 3000
+
+
+def test_busy_pages_are_retried(kernel: numamove.Kernel, fake: FakeSyscalls) -> None:
+    u = units([0] * 5)
+    place(fake, u)
+    fake.busy_once = {int(u.addresses[1]), int(u.addresses[3])}
+    result = move_units(7, u, one_node(1), kernel=kernel)
+    assert result.retries == 1 and fake.calls[-1].addresses == [int(u.addresses[1]), int(u.addresses[3])]
+    assert result.statuses == {1: 5} and result.moved == {(0, 1): 5}
+
+
+def test_full_target_without_fallback_is_reported(kernel: numamove.Kernel, fake: FakeSyscalls) -> None:
+    u = units([0] * 2)
+    place(fake, u)
+    fake.full_nodes = {1}
+    result = move_units(7, u, one_node(1), retries=2, kernel=kernel)
+    assert result.failed == {-errno.ENOMEM: 2} and result.retries == 0  # no fallback: reported at once
+
+
+def test_full_target_falls_back_to_the_next_allowed_node(kernel: numamove.Kernel, fake: FakeSyscalls) -> None:
+    u = units([0] * 4)
+    place(fake, u)
+    fake.full_nodes = {1}
+    result = move_units(7, u, interleave({1: 1, 2: 1}), fallback=lambda node: [2, 1], kernel=kernel)
+    assert result.fallbacks == 2 and result.statuses == {2: 4} and result.moved == {(0, 2): 4}
+
+
+def test_process_exit_stops_cleanly(kernel: numamove.Kernel, fake: FakeSyscalls) -> None:
+    u = units([0] * 10)
+    place(fake, u)
+    fake.fail_with, fake.fail_on_call = errno.ESRCH, 1
+    result = move_units(7, u, one_node(1), budget=1e-9, kernel=kernel)
+    assert result.stopped == "process 7 exited during the move"
+    assert result.moved == {(0, 1): 1}
+
+
+def test_rate_limit_paces_the_calls(kernel: numamove.Kernel, fake: FakeSyscalls) -> None:
+    u = units([0] * 200)
+    place(fake, u)
+    started = time.monotonic()
+    result = move_units(7, u, one_node(1), budget=1e-9, rate=4096 * 1000, kernel=kernel)
+    elapsed = time.monotonic() - started
+    # 200 pages at 1000 pages/s: the last call may start once 199 pages are through.
+    assert 0.19 <= elapsed < 0.5 and result.pages_moved == 200
+
+
+def test_bad_settings() -> None:
+    with pytest.raises(numamove.InvalidInputError):
+        move_units(7, units([0]), one_node(1), budget=0)
+    with pytest.raises(numamove.InvalidInputError):
+        move_units(7, units([0]), one_node(1), rate=-1)
+    with pytest.raises(numamove.InvalidInputError, match="2 targets for 1 units"):
+        move_units(7, units([0]), lambda u: np.zeros(2, dtype=np.int32))
+
+
+def vma(kind: VmaKind, nodes: list[int], start: int = BASE, page_size: int = 4096, thp: int = 0,
+        pfns: list[int] | None = None) -> Vma:
+    addresses = np.uint64(start) + np.arange(len(nodes), dtype=np.uint64) * np.uint64(4096)
+    return Vma(start=start, end=start + 4096 * len(nodes), perms="rw-p", offset=0, path="", kind=kind,
+               policy="default", page_size=page_size, pages_by_node={}, thp_pages=thp,
+               pages=PagePlacement(addresses, np.array(nodes, dtype=np.int32), np.zeros(len(nodes), bool),
+                                   None if pfns is None else np.array(pfns, dtype=np.uint64)))
+
+
+def test_units_from_scan_groups_huge_pages() -> None:
+    thp_nodes = [1] * 512 + [0] * 256 + [1] * 256 + [0] * 3
+    contiguous = list(range(1024, 1024 + 512)) + list(range(5000, 5512)) + [1, 2, 3]
+    memory = ProcessMemory(pid=1, name="x", threads=[], method="pagemap", vmas=[
+        vma(VmaKind.ANON, [0, -2, 1]),
+        vma(VmaKind.ANON, thp_nodes, start=BASE + (2 << 20), thp=512, pfns=contiguous),
+        vma(VmaKind.HUGETLB, [2] * 1024, start=BASE + (8 << 20), page_size=2 << 20),
+    ])
+    u = units_from_scan(memory)
+    # 3 base pages, one THP unit, 512 + 3 base pages of the mixed block and tail, two hugetlb units.
+    assert len(u) == 3 + 1 + 515 + 2
+    assert u.pages.sum() == 3 + 1027 + 1024
+    assert u.pages.tolist().count(512) == 3
+    assert u.nodes[u.pages == 512].tolist() == [1, 2, 2]
