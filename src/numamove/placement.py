@@ -487,7 +487,11 @@ def _per_page(kernel: Kernel, pid: int, vmas: list[Vma], method: str, keep: bool
     """Fill each VMA's pages_by_node (and swapped) from pagemap; returns the method used."""
     if method not in ("auto", "pagemap", "query"):
         raise InvalidInputError(f"method must be auto, pagemap or query, not {method!r}")
-    with_pfns = method == "pagemap" or (method == "auto" and kernel.has_capability(CAP_SYS_ADMIN))
+    privileged = kernel.has_capability(CAP_SYS_ADMIN)
+    if method == "pagemap" and not privileged:
+        raise NotPermittedError(errno.EPERM, "reading PFNs from pagemap needs CAP_SYS_ADMIN; "
+                                "use method 'query' (move_pages) instead", "")
+    with_pfns = method == "pagemap" or (method == "auto" and privileged)
     block_pages, block_node = node_memory_blocks(kernel) if with_pfns else (1, np.empty(0, np.int32))
     zero_pfns = _zero_page_pfns(kernel) if with_pfns else np.empty(0, np.uint64)
     try:
