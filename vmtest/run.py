@@ -281,6 +281,8 @@ def run(args: argparse.Namespace) -> int:
         output, console = scratch / "output", scratch / "console"
 
         append = "console=ttyS0 panic=-1 mitigations=off quiet loglevel=1"
+        if args.append:
+            append += " " + " ".join(args.append)
         if args.hugepages:
             append += f" hugepages={args.hugepages}"
         accel = args.accel
@@ -359,6 +361,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--no-hmat", dest="hmat", action="store_false",
                         help="do not describe latencies in ACPI HMAT (all nodes then share one tier)")
     parser.add_argument("--hugepages", type=int, default=0, help="reserve this many 2 MiB hugetlb pages")
+    parser.add_argument("--append", action="append", default=[], metavar="PARAM",
+                        help="add a kernel command-line parameter (repeatable)")
     parser.add_argument("--kernel", default=os.environ.get("NUMAMOVE_VM_KERNEL"),
                         help="guest kernel (default: newest /boot/vmlinuz-*)")
     parser.add_argument("--accel", default=os.environ.get("NUMAMOVE_VM_ACCEL", "tcg"), choices=("tcg", "kvm"))

@@ -550,24 +550,34 @@ _ZERO_PFNS: dict[str, npt.NDArray[np.uint64]] = {}
 
 
 def _zero_page_pfns(kernel: Kernel) -> npt.NDArray[np.uint64]:
-    """The PFN of the shared zero page, found by reading a fresh page of our own.
+    """The PFNs of the shared zero page and the huge zero page, read from pages of our own.
 
-    pagemap shows the zero page as present, but it is no node's memory; move_pages(2)
-    and numa_maps both skip it, so the PFN view must too.
+    pagemap shows a read-faulted page as present on the zero page, but that is
+    no node's memory: move_pages(2) says -EFAULT and numa_maps skips it, so the
+    PFN view must too. A read of a 2 MiB-aligned THP-eligible block maps the
+    huge zero page (when THP's use_zero_page is on); a one-page mapping can
+    only get the 4 KiB one.
     """
     key = str(kernel.root)
     if key not in _ZERO_PFNS:
-        probe = mmap.mmap(-1, PAGE_SIZE, flags=mmap.MAP_PRIVATE, prot=mmap.PROT_READ)
-        try:
-            address = np.frombuffer(probe, dtype=np.uint8).ctypes.data
-            _ = probe[0]  # a read fault maps the zero page
-            entry = np.zeros(1, dtype=np.uint64)
-            with kernel.open("proc/self/pagemap") as own:
-                kernel.read_into(own, entry, address // PAGE_SIZE * 8)
-            entries = decode_pagemap(entry)
-        finally:
-            probe.close()
-        _ZERO_PFNS[key] = entries.pfn[entries.present]
+        huge = 2 << 20
+        found = [np.empty(0, dtype=np.uint64)]
+        for length in (PAGE_SIZE, 2 * huge):
+            probe = mmap.mmap(-1, length, flags=mmap.MAP_PRIVATE, prot=mmap.PROT_READ)
+            try:
+                base = np.frombuffer(probe, dtype=np.uint8).ctypes.data
+                first = -base % huge if length > PAGE_SIZE else 0  # the 2 MiB-aligned block
+                if length > PAGE_SIZE and hasattr(mmap, "MADV_HUGEPAGE"):
+                    probe.madvise(mmap.MADV_HUGEPAGE, first, huge)
+                _ = probe[first]  # a read fault maps a zero page
+                entries = np.zeros(length // PAGE_SIZE, dtype=np.uint64)
+                with kernel.open("proc/self/pagemap") as own:
+                    kernel.read_into(own, entries, base // PAGE_SIZE * 8)
+                decoded = decode_pagemap(entries)
+                found.append(decoded.pfn[decoded.present])
+            finally:
+                probe.close()
+        _ZERO_PFNS[key] = np.unique(np.concatenate(found))
     return _ZERO_PFNS[key]
 
 

@@ -53,18 +53,29 @@ class Layout:
         return (*self.cpu_nodes, self.memory_only)
 
 
+# The kernel moves pages behind the tests' backs: automatic NUMA balancing (a forked
+# child's inherited pages follow the parent's hinting faults; scripts/test also boots
+# with numa_balancing=disable, since PTEs marked before a switch-off still migrate) and
+# khugepaged (collapsing an idle process's heap into a new THP moves those pages).
+QUIET = {
+    "/proc/sys/kernel/numa_balancing": "0",
+    "/sys/kernel/mm/transparent_hugepage/khugepaged/scan_sleep_millisecs": "3600000",
+}
+
+
 @pytest.fixture(scope="session", autouse=True)
-def numa_balancing_off() -> Iterator[None]:
-    """Automatic NUMA balancing moves pages behind the tests' backs (a forked child's
-    inherited pages follow the parent's hinting faults): keep placement still."""
-    balancing = "/proc/sys/kernel/numa_balancing"
-    with open(balancing) as file:
-        before = file.read()
-    with open(balancing, "w") as file:
-        file.write("0")
+def placement_stays_still() -> Iterator[None]:
+    """Keep the kernel from moving pages while the tests compare placements."""
+    saved = {}
+    for path, value in QUIET.items():
+        with open(path) as file:
+            saved[path] = file.read()
+        with open(path, "w") as file:
+            file.write(value)
     yield
-    with open(balancing, "w") as file:
-        file.write(before)
+    for path, value in saved.items():
+        with open(path, "w") as file:
+            file.write(value)
 
 
 @pytest.fixture(scope="session")

@@ -41,6 +41,9 @@ def build_workload(layout: Layout, channel: Channel) -> None:
     shared = regions["shared"] = Region(32, shared=True, fill=False)
     numamove.mbind(shared.base, 32 * PAGE_SIZE, numamove.Mode.BIND, [layout.memory_only])
     shared.fill()
+    zero = regions["zero"] = Region(2 * HUGE // PAGE_SIZE, fill=False)
+    zero.buffer.madvise(mmap.MADV_HUGEPAGE)
+    _ = int(zero.bytes[::PAGE_SIZE].sum())  # read only: zero pages, the huge zero page where aligned
     hole = regions["hole"] = Region(8, fill=False)
     numamove.mbind(hole.base, 8 * PAGE_SIZE, numamove.Mode.PREFERRED, [layout.cpu_nodes[1]])
     hole.bytes[: 7 * PAGE_SIZE : PAGE_SIZE] = 1  # the 8th page stays untouched
@@ -104,12 +107,14 @@ def test_each_region_is_where_it_was_put(layout: Layout,
         "shared": {str(layout.memory_only): 32},
         "hole": {str(layout.cpu_nodes[1]): 7},
         "hugetlb": {str(layout.cpu_nodes[1]): 1024},
+        "zero": {},  # zero pages are no node's memory
     }
+    absent = {"hole": 1, "zero": regions["zero"][1]}
     for name, counts in expected.items():
         base, pages = regions[name]
         document = where(str(child.pid), "--range", f"{base:#x}-{base + pages * PAGE_SIZE:#x}")
         assert document["pages_by_node"] == counts, name
-        assert sum(vma["not_present"] for vma in document["vmas"]) == (1 if name == "hole" else 0), name
+        assert sum(vma["not_present"] for vma in document["vmas"]) == absent.get(name, 0), name
     kinds = {vma["start"]: vma["kind"] for vma in where(str(child.pid))["vmas"]}
     assert kinds[regions["hugetlb"][0]] == "hugetlb"
     assert kinds[regions["shared"][0]] == "shm"
