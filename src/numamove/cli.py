@@ -154,16 +154,18 @@ def where(kernel: Kernel, target: str, vma: str | None, ranges: tuple[str, ...],
     Reads /proc/PID/maps, numa_maps and smaps; --pages and --range also read
     /proc/PID/pagemap (and query move_pages(2) without CAP_SYS_ADMIN).
     """
-    from numamove.placement import scan_application, scan_process, vma_selector
+    from numamove.placement import combine, scan_process, vma_selector
 
     pids = _targets(kernel, target)
     select = vma_selector(vma) if vma else None
     address_ranges = _ranges(ranges)
     scans = []
+    # Several processes need the per-page view to count each shared page once.
+    per_page = pages or len(pids) > 1
     for pid in pids:
         try:
-            scans.append(scan_process(pid, kernel=kernel, pages=pages, select=select, ranges=address_ranges,
-                                      method=method))
+            scans.append(scan_process(pid, kernel=kernel, pages=per_page, keep_pages=per_page, select=select,
+                                      ranges=address_ranges, method=method))
         except NumaMoveError as error:
             if len(pids) == 1:
                 raise
@@ -175,8 +177,7 @@ def where(kernel: Kernel, target: str, vma: str | None, ranges: tuple[str, ...],
     for scan in scans:
         _print_process(scan, pages)
     if len(scans) > 1:
-        application = scan_application([s.pid for s in scans], kernel=kernel, select=select,
-                                       ranges=address_ranges, method=method)
+        application = combine(scans)
         total = sum(application.pages_by_node.values())
         click.echo(f"application ({len(scans)} processes, each shared page counted once): "
                    f"{_node_shares(application.pages_by_node, total)}; "

@@ -50,6 +50,7 @@ __all__ = [
     "ThreadPlacement",
     "Vma",
     "VmaKind",
+    "combine",
     "parse_address_range",
     "scan_application",
     "scan_process",
@@ -364,6 +365,11 @@ def scan_application(pids: Iterable[int], *, kernel: Kernel | None = None, **opt
             continue  # exited meanwhile: the rest of the application still counts
     if not processes:
         raise NoSuchProcessError(errno.ESRCH, "none of the processes exists any more", "")
+    return combine(processes)
+
+
+def combine(processes: Sequence[ProcessMemory]) -> Application:
+    """Processes scanned with per-page data (``keep_pages``), seen as one application."""
     keys: list[npt.NDArray[np.uint64]] = []
     owners: list[npt.NDArray[np.uint64]] = []
     nodes: list[npt.NDArray[np.int32]] = []
@@ -385,7 +391,7 @@ def scan_application(pids: Iterable[int], *, kernel: Kernel | None = None, **opt
     mapped_by = np.bincount(pairs[0].astype(np.intp), minlength=len(unique_keys))
     counts = np.bincount(all_nodes[first]) if len(first) else np.empty(0, dtype=np.intp)
     return Application(
-        processes=processes,
+        processes=list(processes),
         pages_by_node={node: int(c) for node, c in enumerate(counts) if c},
         shared_pages=int((mapped_by > 1).sum()),
         method="pagemap" if by_pfn else "move_pages",
