@@ -14,6 +14,7 @@ Pages are counted as base pages: a 2 MiB THP or hugetlb page counts 512.
 
 from __future__ import annotations
 
+import dataclasses
 import enum
 import errno
 import itertools
@@ -21,7 +22,7 @@ import mmap
 import re
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, BinaryIO
 
 import numpy as np
 import numpy.typing as npt
@@ -30,6 +31,8 @@ from numamove.errors import InvalidInputError, KernelError, NoSuchProcessError, 
 from numamove.kernel import NODE_DIR, Kernel, default_kernel
 from numamove.pages import move_pages
 from numamove.procfs import (
+    PM_PFN_MASK,
+    PM_SWAP,
     MapsEntry,
     NumaMapsEntry,
     SmapsEntry,
@@ -41,7 +44,7 @@ from numamove.procfs import (
     parse_task_stat,
     pfn_nodes,
 )
-from numamove.topology import read_topology
+from numamove.topology import cpu_nodes
 
 __all__ = [
     "Application",
@@ -93,7 +96,7 @@ class PagePlacement:
     pfns: npt.NDArray[np.uint64] | None = None
 
 
-@dataclass
+@dataclass(slots=True)
 class Vma:
     """One mapping of a process and where its pages live."""
 
@@ -404,7 +407,7 @@ def read_threads(pid: int, kernel: Kernel) -> list[ThreadPlacement]:
         tids = [int(t) for t in kernel.listdir(f"proc/{pid}/task") if t.isdigit()]
     except OSError:
         return []
-    cpu_node = {cpu: node.id for node in read_topology(kernel).nodes for cpu in node.cpus}
+    cpu_node = cpu_nodes(kernel)
     threads = []
     for tid in tids:
         try:
@@ -484,59 +487,153 @@ def _clip(vmas: list[Vma], ranges: list[tuple[int, int]]) -> list[Vma]:
         for start, end in ranges:
             low, high = max(start, vma.start), min(end, vma.end)
             if low < high:
-                part = Vma(**{**vma.__dict__, "pages_by_node": {}, "scanned": (low, high)})
-                clipped.append(part)
+                clipped.append(dataclasses.replace(vma, pages_by_node={}, scanned=(low, high)))
     return clipped
 
 
+_CHUNK = 1 << 16
+"""pagemap entries read and counted at a time when per-page arrays are not kept: 512 KiB."""
+
+
+@dataclass(frozen=True)
+class _FrameNodes:
+    """PFN -> node through the memory blocks, with the zero pages' frames set apart."""
+
+    block_pages: int
+    block_node: npt.NDArray[np.int32]
+    zero_ranges: tuple[tuple[int, int], ...]
+    """(first PFN, frames) of the 4 KiB zero page and the huge zero page."""
+
+    def nodes(self, pfns: npt.NDArray[np.uint64]) -> npt.NDArray[np.int32]:
+        """The node of each PFN; ZERO_PAGE for a zero page, -1 for a frame in no known block."""
+        found = pfn_nodes(pfns, self.block_pages, self.block_node)
+        for first, count in self.zero_ranges:
+            found[(pfns - np.uint64(first)) < np.uint64(count)] = ZERO_PAGE
+        return found
+
+    def count(self, pfns: npt.NDArray[np.uint64], per_block: npt.NDArray[np.int64]) -> None:
+        """Add the frames in ``pfns`` to ``per_block`` (one slot per block, and one for the rest)."""
+        if self.block_pages & (self.block_pages - 1) == 0:  # a shift: blocks are a power of two
+            blocks = pfns >> np.uint64(self.block_pages.bit_length() - 1)
+        else:
+            blocks = pfns // np.uint64(self.block_pages)
+        found = np.bincount(blocks.view(np.int64))
+        known = min(len(found), len(per_block) - 1)
+        per_block[:known] += found[:known]
+        per_block[-1] += found[known:].sum()
+        for first, count in self.zero_ranges:
+            block = first // self.block_pages
+            if block < known and found[block]:  # only then can a zero page be among them
+                zero = np.count_nonzero((pfns - np.uint64(first)) < np.uint64(count))
+                per_block[block] -= zero
+
+    def by_node(self, per_block: npt.NDArray[np.int64]) -> dict[int, int]:
+        known = self.block_node >= 0
+        totals = np.bincount(self.block_node[known], weights=per_block[:-1][known])
+        return {node: int(count) for node, count in enumerate(totals) if count}
+
+
 def _per_page(kernel: Kernel, pid: int, vmas: list[Vma], method: str, keep: bool) -> str:
-    """Fill each VMA's pages_by_node (and swapped) from pagemap; returns the method used."""
+    """Fill each VMA's pages_by_node and swapped count from pagemap; returns the method used.
+
+    With ``keep`` each VMA gets its per-page arrays; without, pagemap is read and
+    counted in chunks, so memory stays bounded whatever the size of the mappings.
+    """
     if method not in ("auto", "pagemap", "query"):
         raise InvalidInputError(f"method must be auto, pagemap or query, not {method!r}")
     privileged = kernel.has_capability(CAP_SYS_ADMIN)
     if method == "pagemap" and not privileged:
         raise NotPermittedError(errno.EPERM, "reading PFNs from pagemap needs CAP_SYS_ADMIN; "
                                 "use method 'query' (move_pages) instead", "")
-    with_pfns = method == "pagemap" or (method == "auto" and privileged)
-    block_pages, block_node = node_memory_blocks(kernel) if with_pfns else (1, np.empty(0, np.int32))
-    zero_pfns = _zero_page_pfns(kernel) if with_pfns else np.empty(0, np.uint64)
+    frames = None
+    if method == "pagemap" or (method == "auto" and privileged):
+        block_pages, block_node = node_memory_blocks(kernel)
+        frames = _FrameNodes(block_pages, block_node, _runs(_zero_page_pfns(kernel)))
     try:
         pagemap = kernel.open(f"proc/{pid}/pagemap")
     except OSError as error:
         raise _process_error(error, pid, "pagemap") from None
+    buffer = np.empty(_CHUNK, dtype=np.uint64)
     with pagemap:
         for vma in vmas:
             if vma.gone or vma.path in _SPECIAL:
                 continue
-            low, high = vma.scanned or (vma.start, vma.end)
-            raw = np.empty((high - low) // PAGE_SIZE, dtype=np.uint64)
-            got = kernel.read_into(pagemap, raw, low // PAGE_SIZE * 8)
-            if got < raw.nbytes:
-                vma.gone = True  # unmapped while we read
-            entries = decode_pagemap(raw[:got // 8])
-            offsets = np.arange(len(entries.present), dtype=np.uint64) * np.uint64(PAGE_SIZE)
-            addresses = np.uint64(low) + offsets
-            nodes = np.full(len(addresses), NOT_PRESENT, dtype=np.int32)
-            present = entries.present & ~entries.swapped
-            if with_pfns:
-                pfns = entries.pfn[present]
-                found = pfn_nodes(pfns, block_pages, block_node)
-                found[np.isin(pfns, zero_pfns)] = ZERO_PAGE
-                nodes[present] = found
-            elif present.any():
-                try:
-                    nodes[present] = move_pages(pid, addresses[present], kernel=kernel)
-                except NoSuchProcessError:
-                    raise
-                except KernelError as error:
-                    raise _process_error(error, pid, "move_pages") from None
-            counts = np.bincount(nodes[nodes >= 0]) if (nodes >= 0).any() else np.empty(0, np.intp)
-            vma.pages_by_node = {node: int(c) for node, c in enumerate(counts) if c}
-            vma.swapped = int(entries.swapped.sum())
             if keep:
-                vma.pages = PagePlacement(addresses, nodes, entries.swapped,
-                                          entries.pfn if with_pfns else None)
-    return "pagemap" if with_pfns else "move_pages"
+                _scan_pages(kernel, pid, pagemap, vma, frames)
+            else:
+                _count_pages(kernel, pid, pagemap, vma, frames, buffer)
+    return "move_pages" if frames is None else "pagemap"
+
+
+def _read_entries(kernel: Kernel, pagemap: BinaryIO, vma: Vma, first_page: int,
+                  raw: npt.NDArray[np.uint64]) -> npt.NDArray[np.uint64]:
+    """pagemap entries from ``first_page`` on into ``raw``; fewer when the VMA went away."""
+    got = kernel.read_into(pagemap, raw, first_page * 8)
+    if got < raw.nbytes:
+        vma.gone = True  # unmapped while we read
+    return raw[:got // 8]
+
+
+def _count_pages(kernel: Kernel, pid: int, pagemap: BinaryIO, vma: Vma, frames: _FrameNodes | None,
+                 buffer: npt.NDArray[np.uint64]) -> None:
+    low, high = vma.scanned or (vma.start, vma.end)
+    first, total = low // PAGE_SIZE, (high - low) // PAGE_SIZE
+    per_block = np.zeros(len(frames.block_node) + 1 if frames else 0, dtype=np.int64)
+    per_node: dict[int, int] = {}
+    swapped = 0
+    for offset in range(0, total, _CHUNK):
+        raw = _read_entries(kernel, pagemap, vma, first + offset, buffer[:min(_CHUNK, total - offset)])
+        present = raw.view(np.int64) < 0  # PM_PRESENT is the sign bit
+        swapped += int(np.count_nonzero(raw & np.uint64(PM_SWAP)))
+        if frames is not None:
+            frames.count(raw[present] & np.uint64(PM_PFN_MASK), per_block)
+        else:
+            index = np.flatnonzero(present).astype(np.uint64) + np.uint64(first + offset)
+            status = _query(kernel, pid, index * np.uint64(PAGE_SIZE))
+            for node, count in enumerate(np.bincount(status[status >= 0])):
+                if count:
+                    per_node[node] = per_node.get(node, 0) + int(count)
+        if vma.gone:
+            break
+    vma.pages_by_node = frames.by_node(per_block) if frames else per_node
+    vma.swapped = int(swapped)
+
+
+def _scan_pages(kernel: Kernel, pid: int, pagemap: BinaryIO, vma: Vma, frames: _FrameNodes | None) -> None:
+    low, high = vma.scanned or (vma.start, vma.end)
+    raw = _read_entries(kernel, pagemap, vma, low // PAGE_SIZE,
+                        np.empty((high - low) // PAGE_SIZE, dtype=np.uint64))
+    entries = decode_pagemap(raw)
+    addresses = np.uint64(low) + np.arange(len(raw), dtype=np.uint64) * np.uint64(PAGE_SIZE)
+    nodes = np.full(len(raw), NOT_PRESENT, dtype=np.int32)
+    if frames is not None:
+        nodes[entries.present] = frames.nodes(entries.pfn[entries.present])
+    elif entries.present.any():
+        nodes[entries.present] = _query(kernel, pid, addresses[entries.present])
+    counts = np.bincount(nodes[nodes >= 0]) if (nodes >= 0).any() else np.empty(0, np.intp)
+    vma.pages_by_node = {node: int(c) for node, c in enumerate(counts) if c}
+    vma.swapped = int(entries.swapped.sum())
+    vma.pages = PagePlacement(addresses, nodes, entries.swapped, entries.pfn if frames else None)
+
+
+def _query(kernel: Kernel, pid: int, addresses: npt.NDArray[np.uint64]) -> npt.NDArray[np.int32]:
+    """move_pages(2) statuses of present pages; a vanished process is the caller's to report."""
+    try:
+        return move_pages(pid, addresses, kernel=kernel)
+    except NoSuchProcessError:
+        raise
+    except KernelError as error:
+        raise _process_error(error, pid, "move_pages") from None
+
+
+def _runs(pfns: npt.NDArray[np.uint64]) -> tuple[tuple[int, int], ...]:
+    """Sorted PFNs -> (first, count) of each run of consecutive frames."""
+    if len(pfns) == 0:
+        return ()
+    breaks = np.flatnonzero(np.diff(pfns.astype(np.int64)) != 1) + 1
+    starts = np.concatenate([[0], breaks])
+    ends = np.concatenate([breaks, [len(pfns)]])
+    return tuple((int(pfns[a]), int(b - a)) for a, b in zip(starts, ends, strict=True))
 
 
 def _page_keys(vma: Vma, present: npt.NDArray[np.bool_], by_pfn: bool, pid: int) -> npt.NDArray[np.uint64]:

@@ -70,7 +70,7 @@ def _decimal(word: str) -> int | None:
 # /proc/PID/maps
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class MapsEntry:
     """One VMA, as one line of ``/proc/PID/maps`` shows it.
 
@@ -147,7 +147,7 @@ def parse_maps(text: str) -> list[MapsEntry]:
 # /proc/PID/numa_maps
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class NumaMapsEntry:
     """One VMA, as one line of ``/proc/PID/numa_maps`` shows it.
 
@@ -208,7 +208,6 @@ class NumaMapsEntry:
 # flags ("=static") and the node list (":0-2") follow without one.
 _NUMA_POLICY: Final = re.compile(r"(?:weighted interleave|prefer \(many\)|[^\s=:]+)\S*")
 _HEX: Final = re.compile(r"[0-9a-f]+")
-_NUMA_NODE_KEY: Final = re.compile(r"N([0-9]+)")
 _NUMA_COUNT_KEYS: Final = frozenset(
     {"anon", "dirty", "mapped", "mapmax", "swapcache", "active", "writeback", "unevictable"}
 )
@@ -237,6 +236,7 @@ def _parse_numa_maps_line(lineno: int, line: str) -> NumaMapsEntry:
     nodes: dict[int, int] = {}
     extra: dict[str, str] = {}
     kernel_page_size = 4096
+    # This loop runs for every VMA of every scan: plain string tests, no regex per word.
     for word in rest[policy_match.end() :].split():
         key, eq, value = word.partition("=")
         if not eq:
@@ -250,19 +250,18 @@ def _parse_numa_maps_line(lineno: int, line: str) -> NumaMapsEntry:
         if key == "file":
             path = _unescape_numa_path(value)
             continue
-        node_match = _NUMA_NODE_KEY.fullmatch(key)
-        if node_match is None and key != "kernelpagesize_kB" and key not in _NUMA_COUNT_KEYS:
+        is_node = key[:1] == "N" and key[1:].isascii() and key[1:].isdigit()
+        if not is_node and key != "kernelpagesize_kB" and key not in _NUMA_COUNT_KEYS:
             extra[key] = value
             continue
-        number = _decimal(value)
-        if number is None:
+        if not (value.isascii() and value.isdigit()):
             raise _malformed(kind, lineno, line, f"{key}= is not a count")
-        if node_match is not None:
-            nodes[int(node_match[1])] = number
+        if is_node:
+            nodes[int(key[1:])] = int(value)
         elif key == "kernelpagesize_kB":
-            kernel_page_size = number * 1024
+            kernel_page_size = int(value) * 1024
         else:
-            counts[key] = number
+            counts[key] = int(value)
 
     deleted = path is not None and path.endswith(_DELETED)
     if path is not None and deleted:
@@ -301,7 +300,7 @@ def parse_numa_maps(text: str) -> list[NumaMapsEntry]:
 # /proc/PID/smaps
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class SmapsEntry:
     """One VMA of ``/proc/PID/smaps``: its maps line in ``vma``, sizes in BYTES.
 

@@ -16,7 +16,7 @@ from numamove.errors import TopologyError
 from numamove.kernel import NODE_DIR, Kernel, default_kernel
 from numamove.nodemask import parse_cpulist
 
-__all__ = ["Node", "Topology", "nodes", "read_topology"]
+__all__ = ["Node", "Topology", "cpu_nodes", "nodes", "read_topology"]
 
 TIER_DIR = "sys/devices/virtual/memory_tiering"
 
@@ -116,6 +116,15 @@ def read_topology(kernel: Kernel | None = None) -> Topology:
 def nodes(kernel: Kernel | None = None) -> list[Node]:
     """The online NUMA nodes, in id order."""
     return list(read_topology(kernel).nodes)
+
+
+def cpu_nodes(kernel: Kernel | None = None) -> dict[int, int]:
+    """CPU id -> node id, from the online nodes' cpulist files alone (cheaper than read_topology)."""
+    kernel = kernel or default_kernel()
+    if not kernel.exists(NODE_DIR):
+        return dict.fromkeys(parse_cpulist(kernel.read_text("sys/devices/system/cpu/online")), 0)
+    return {cpu: node for node in sorted(kernel.online_nodes())
+            for cpu in parse_cpulist(kernel.read_text(f"{NODE_DIR}/node{node}/cpulist"))}
 
 
 def _without_numa(kernel: Kernel) -> Topology:

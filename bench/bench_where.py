@@ -1,0 +1,257 @@
+"""How fast numamove's ``where`` scanning is, against the kernel's own cost and against C.
+
+Run from the project root, as root (the pagemap method needs CAP_SYS_ADMIN for PFNs):
+
+    .venv/bin/python bench/bench_where.py [--mib 1024] [--rounds N]
+
+A benchmark, not a test: it prints timings and a verdict, and exits non-zero only when
+something fails or C and numamove disagree on a page count. See bench/README.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from pathlib import Path
+
+import numamove
+from numamove.placement import scan_process
+
+BENCH = Path(__file__).resolve().parent
+C_SOURCE = BENCH / "where_c.c"
+BUILD = BENCH / "build"
+CLI = Path(sys.executable).parent / "numamove"
+FILES = 8  # read-only file mappings in the target, so it has file VMAs as real processes do
+PER_VMA_TARGET = 1.2  # scan_process(detail=False) / reading numa_maps
+PER_PAGE_TARGET = 1.1  # python / C
+STARTUP_TARGET = 0.3  # seconds
+
+Counts = dict[int, int]
+
+
+class BenchError(Exception):
+    """A step failed or a count is wrong: the timings would mean nothing."""
+
+
+def compile_c() -> Path:
+    BUILD.mkdir(exist_ok=True)
+    binary = BUILD / "where_c"
+    subprocess.run(["gcc", "-O2", "-Wall", "-Wextra", "-o", str(binary), str(C_SOURCE)], check=True)
+    return binary
+
+
+def some_binaries(count: int) -> list[str]:
+    """A few mid-sized files of /usr/bin, the same ones from run to run."""
+    found = []
+    for path in sorted(Path("/usr/bin").iterdir()):
+        if path.is_file() and not path.is_symlink() and 64 << 10 <= path.stat().st_size <= 16 << 20:
+            found.append(str(path))
+        if len(found) == count:
+            break
+    return found
+
+
+@contextmanager
+def child(*args: str) -> Iterator[subprocess.Popen[str]]:
+    """A child process, killed on the way out (where_c hold also ends if we die: its stdin closes)."""
+    process = subprocess.Popen(args, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    try:
+        yield process
+    finally:
+        process.kill()
+        process.wait()
+
+
+def disturbers() -> list[str]:
+    """Other benchmarks or a test VM running now: they share the CPUs, so the timings suffer."""
+    found = []
+    for entry in os.listdir("/proc"):
+        try:
+            raw = Path(f"/proc/{entry}/cmdline").read_bytes()
+        except OSError:
+            continue  # not a process, or it exited
+        command = raw.replace(b"\0", b" ").decode(errors="replace").strip()
+        if "qemu-system-x86_64" in command or "bench_move_pages.py" in command:
+            found.append(f"pid {entry}: {command[:70]}")
+    return found
+
+
+def seconds(call: Callable[[], object]) -> float:
+    start = time.perf_counter()
+    call()
+    return time.perf_counter() - start
+
+
+def interleaved(calls: Mapping[str, Callable[[], object]], runs: int) -> dict[str, list[float]]:
+    """Each call once untimed (cold caches), then all in turn ``runs`` times, so drift hits all alike."""
+    for call in calls.values():
+        call()
+    times: dict[str, list[float]] = {name: [] for name in calls}
+    for _ in range(runs):
+        for name, call in calls.items():
+            times[name].append(seconds(call))
+    return times
+
+
+def command(*args: str) -> Callable[[], None]:
+    """A call that runs ``args`` with stdout to /dev/null, failing the benchmark if it fails."""
+    def run() -> None:
+        done = subprocess.run(args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, check=False)
+        if done.returncode:
+            raise BenchError(f"{' '.join(args)} exited {done.returncode}: {done.stderr.strip()}")
+    return run
+
+
+def read_numa_maps(pid: int) -> None:
+    with open(f"/proc/{pid}/numa_maps", "rb") as file:
+        file.read()
+
+
+def run_c(binary: Path, mode: str, pid: int, reps: int) -> list[tuple[float, Counts]]:
+    """Each rep's seconds and per-node counts, as the C program reports them."""
+    done = subprocess.run([str(binary), mode, str(pid), str(reps)],
+                          capture_output=True, text=True, check=False)
+    if done.returncode:
+        raise BenchError(f"where_c {mode} exited {done.returncode}: {done.stderr.strip()}")
+    results = []
+    for line in done.stdout.splitlines():
+        _, time_text, *pairs = line.split()  # "rep SECONDS NODE:PAGES ..."
+        counts = {int(node): int(pages) for node, pages in (pair.split(":") for pair in pairs)}
+        results.append((float(time_text), counts))
+    return results
+
+
+def per_page(binary: Path, pid: int, method: str, rounds: int, reps: int) -> tuple[list[float], list[float]]:
+    """C and python seconds per scan, alternating blocks of ``reps``; every count must agree."""
+    mode = "pagemap" if method == "pagemap" else "query"
+    seen: list[Counts] = []
+
+    def python_block(count: int) -> list[float]:
+        times = []
+        for _ in range(count):
+            start = time.perf_counter()
+            scan = scan_process(pid, pages=True, policies=False, detail=False, method=method,
+                                keep_pages=False)
+            times.append(time.perf_counter() - start)
+            seen.append(scan.pages_by_node)
+        return times
+
+    def c_block(count: int) -> list[float]:
+        results = run_c(binary, mode, pid, count)
+        seen.extend(counts for _, counts in results)
+        return [time for time, _ in results]
+
+    c_block(1)  # warm-up, discarded
+    python_block(1)
+    c_times: list[float] = []
+    python_times: list[float] = []
+    for _ in range(rounds):
+        c_times += c_block(reps)
+        python_times += python_block(reps)
+    if any(counts != seen[0] for counts in seen) or not seen[0]:
+        distinct = sorted({str(sorted(counts.items())) for counts in seen})
+        raise BenchError(f"{method}: C and python (or reps) disagree on pages per node: {distinct}")
+    return c_times, python_times
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument("--mib", type=int, default=1024, help="the target's anonymous memory (default 1024)")
+    parser.add_argument("--rounds", type=int, default=5, help="interleaved rounds (default 5)")
+    parser.add_argument("--reps", type=int, default=5, help="timed scans per side and round (default 5)")
+    args = parser.parse_args(argv)
+    if args.rounds < 1 or args.reps < 1 or args.mib < 1:
+        parser.error("--mib, --rounds and --reps must be at least 1")
+    busy = disturbers()
+    print(f"kernel {os.uname().release}, numamove {numamove.__version__}, python {sys.version.split()[0]}, "
+          f"{os.cpu_count()} CPUs; {'; '.join(busy) or 'no other benchmark or VM running'}", flush=True)
+
+    rows: list[tuple[str, float | None, int, str]] = []  # label, median seconds, samples, note
+    verdicts: list[tuple[str, str, bool]] = []  # what, target, met
+    try:
+        binary = compile_c()
+        files = some_binaries(FILES)
+        with child(str(binary), "hold", str(args.mib), *files) as target:
+            assert target.stdout is not None
+            if target.stdout.readline().strip() != "ready":
+                raise BenchError(f"the target did not start (exit status {target.poll()})")
+            pid = target.pid
+            first = scan_process(pid, detail=False)
+            if first.present < args.mib << 8:
+                raise BenchError(f"the target has {first.present} present pages: fewer than {args.mib} MiB")
+            print(f"target pid {pid}: {args.mib} MiB anonymous + {len(files)} files, {len(first.vmas)} VMAs, "
+                  f"{first.present} present pages {first.pages_by_node}", flush=True)
+
+            # 1. The per-VMA view against the kernel's page-table walk for numa_maps alone.
+            runs = args.rounds * args.reps
+            per_vma = interleaved({
+                "numa_maps": lambda: read_numa_maps(pid),
+                "scan": lambda: scan_process(pid, detail=False),
+                "detail": lambda: scan_process(pid, detail=True),
+            }, runs)
+            base, scan, detail = (statistics.median(per_vma[key]) for key in ("numa_maps", "scan", "detail"))
+            rows += [("read /proc/PID/numa_maps (baseline)", base, runs, ""),
+                     ("scan_process(detail=False)", scan, runs, f"{scan / base:.2f}x baseline"),
+                     ("scan_process(detail=True)", detail, runs,
+                      f"{detail / base:.2f}x baseline (informational)")]
+            verdicts.append((f"per-VMA scan takes {scan / base:.2f}x the time of reading numa_maps",
+                             f"<= {PER_VMA_TARGET}", scan / base <= PER_VMA_TARGET))
+
+            # 2. The per-page view against C doing the same reads and syscalls.
+            for method in ("pagemap", "query"):
+                c_times, python_times = per_page(binary, pid, method, args.rounds, args.reps)
+                c_median, python_median = statistics.median(c_times), statistics.median(python_times)
+                ratio = python_median / c_median
+                rows += [(f"{method}: C where_c", c_median, len(c_times), "counts match python"),
+                         (f"{method}: python scan_process(pages=True)", python_median, len(python_times),
+                          f"{ratio:.2f}x C")]
+                verdicts.append((f"{method}: python takes {ratio:.2f}x the time of C",
+                                 f"<= {PER_PAGE_TARGET}", ratio <= PER_PAGE_TARGET))
+
+            # 3. CLI start-up: where on a tiny process is nearly all import and set-up.
+            with child("sleep", "60") as small:
+                startup = interleaved({"cli": command(str(CLI), "where", str(small.pid), "--json")}, 7)["cli"]
+            median = statistics.median(startup)
+            rows.append(("numamove where SMALLPID --json (sleep 60)", median, 7, "wall"))
+            verdicts.append((f"CLI start-up {median:.3f} s", f"< {STARTUP_TARGET} s",
+                             median < STARTUP_TARGET))
+
+            # 4. Whole commands on the big target: numastat -p and numamove where --json.
+            commands = {"where": command(str(CLI), "where", str(pid), "--json")}
+            numastat = shutil.which("numastat")
+            if numastat:
+                commands["numastat"] = command(numastat, "-p", str(pid))
+            walls = interleaved(commands, 5)
+            if numastat:
+                rows.append((f"numastat -p PID ({args.mib} MiB target)", statistics.median(walls["numastat"]),
+                             5, "wall"))
+            else:
+                rows.append(("numastat -p PID", None, 0, "numastat missing (Debian package numactl)"))
+            rows.append((f"numamove where PID --json ({args.mib} MiB target)",
+                         statistics.median(walls["where"]), 5, "wall"))
+    except (BenchError, numamove.NumaMoveError, subprocess.CalledProcessError, OSError) as error:
+        print(f"FAILED: {error}", file=sys.stderr)
+        return 1
+
+    print(f"\n{'measurement':<48}{'median ms':>11}{'runs':>6}  note")
+    for label, median_s, count, note in rows:
+        shown = "-" if median_s is None else f"{median_s * 1e3:.3f}"
+        print(f"{label:<48}{shown:>11}{count:>6}  {note}")
+    print("\nratios")
+    for what, target_text, met in verdicts:
+        print(f"  {what:<56} target {target_text:<9} {'PASS' if met else 'MISS'}")
+    busy = disturbers()
+    if busy:
+        print(f"note: running at the end too, timings disturbed: {'; '.join(busy)}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
