@@ -290,8 +290,9 @@ def run(args: argparse.Namespace) -> int:
             "qemu-system-x86_64", "-nodefaults", "-no-user-config", "-display", "none",
             "-no-reboot", "-machine", "q35" + (",hmat=on" if args.hmat else ""),
             "-accel", accel,
-            # TCG emulates "rep movsb" byte by byte, so hide ERMS/FSRM from the guest's memcpy.
-            "-cpu", "host" if accel == "kvm" else "max,-erms,-fsrm",
+            # TCG emulates "rep movsb" byte by byte, so hide ERMS/FSRM from the guest's memcpy;
+            # and QEMU 7.2's AVX2 emulation breaks numpy's AVX2 argsort (wrong orders, crashes).
+            "-cpu", "host" if accel == "kvm" else "max,-erms,-fsrm,-avx2",
             "-smp", str(sum(cpus for cpus, _ in nodes)),
             "-m", f"{sum(mib for _, mib in nodes)}M",
             *numa_arguments(nodes, args.hmat),

@@ -475,6 +475,7 @@ def migrate(kernel: Kernel, target: str, from_nodes: str, to_nodes: str, chunked
     """
     import numpy as np
 
+    from numamove._syscalls import MPOL_MF_MOVE, MPOL_MF_MOVE_ALL
     from numamove.mover import by_source, move_units, remap_nodes, units_from_scan
     from numamove.pages import migrate_pages, resolve_nodes
     from numamove.placement import scan_process
@@ -492,7 +493,9 @@ def migrate(kernel: Kernel, target: str, from_nodes: str, to_nodes: str, chunked
             scan = scan_process(pid, kernel=kernel, pages=True, policies=False)
             units = units_from_scan(scan)
             units = units.subset(np.isin(units.nodes, list(old)))
-            result = move_units(pid, units, by_source(mapping), budget=budget / 1000,
+            # migrate_pages(2) moves shared pages too when the caller may (CAP_SYS_NICE).
+            flags = MPOL_MF_MOVE_ALL if kernel.has_cap_sys_nice() else MPOL_MF_MOVE
+            result = move_units(pid, units, by_source(mapping), flags=flags, budget=budget / 1000,
                                 rate=rate * 1e6 if rate else None, kernel=kernel)
             not_moved = sum(result.failed.values())
         else:

@@ -18,7 +18,7 @@ import numpy as np
 import numpy.typing as npt
 
 from numamove._syscalls import MPOL_MF_MOVE
-from numamove.errors import InvalidInputError, NoSuchProcessError
+from numamove.errors import InvalidInputError, InvalidRequestError, NoSuchProcessError
 from numamove.kernel import Kernel, default_kernel
 from numamove.pages import move_pages
 from numamove.placement import ProcessMemory
@@ -128,24 +128,38 @@ def one_node(node: int) -> Chooser:
 def interleave(weights: Mapping[int, float]) -> Chooser:
     """Spread units over nodes in proportion to ``weights`` ({node: weight}), by base pages.
 
-    Units are dealt in address order so that the running share of each node
-    stays within one unit of its weight (a THP counts 512 base pages).
+    The weights become a short cycle (3:1 is node 0, 0, 0, 1), and units are
+    dealt along it in address order, a huge unit taking as many turns as it
+    has base pages; so the running share of each node stays within a cycle of
+    its weight anywhere in the range, not only in the total.
     """
     nodes = np.array(sorted(weights), dtype=np.int32)
     shares = np.array([float(weights[n]) for n in sorted(weights)])
     if len(nodes) == 0 or (shares < 0).any() or shares.sum() <= 0:
         raise InvalidInputError("interleave needs at least one node with a positive weight")
-    bounds = np.cumsum(shares / shares.sum())
+    turns = _cycle(shares)
+    pattern = np.repeat(nodes, turns)
 
     def choose(units: Units) -> npt.NDArray[np.int32]:
-        # The midpoint of each unit's span of base pages, as a fraction of the
-        # cycle of all pages, picks the node whose share covers that point.
-        ends = np.cumsum(units.pages)
-        total = ends[-1] if len(ends) else 1
-        middle = (ends - units.pages / 2) / total
-        return nodes[np.minimum(np.searchsorted(bounds, middle, side="right"), len(nodes) - 1)]
+        if len(units) == 0:
+            return np.empty(0, dtype=np.int32)
+        # Each unit's middle base page, counted in units of the smallest one, picks its turn.
+        step = max(int(units.pages.min()), 1)
+        ends = np.cumsum(units.pages) // step
+        middles = ends - (units.pages // step + 1) // 2
+        chosen: npt.NDArray[np.int32] = pattern[middles % len(pattern)]
+        return chosen
 
     return choose
+
+
+def _cycle(shares: npt.NDArray[np.float64]) -> npt.NDArray[np.int64]:
+    """Whole turns per node in proportion to ``shares``: exact for whole-number weights."""
+    if np.allclose(shares, np.round(shares)) and shares.sum() <= 1000:
+        whole: npt.NDArray[np.int64] = np.round(shares).astype(np.int64)
+        return whole // int(np.gcd.reduce(whole[whole > 0]))
+    scaled: npt.NDArray[np.int64] = np.round(shares / shares.sum() * 1000).astype(np.int64)
+    return scaled // int(np.gcd.reduce(scaled[scaled > 0]))
 
 
 def by_source(mapping: Mapping[int, int]) -> Chooser:
@@ -215,8 +229,10 @@ def move_units(
     pending_targets = targets[todo]
     total = int(pending.pages.sum())
     done_pages = 0
-    per_page_cost = 2e-6  # seconds per base page, refined by every call
-    final = np.zeros(len(pending), dtype=np.int32)
+    per_page_cost = 0.0  # seconds per base page, measured by every call
+    last_batch = 0
+    # Units never tried (the process exited first) keep this: not present any more.
+    final = np.full(len(pending), PageStatus.NOT_PRESENT, dtype=np.int32)
 
     attempt = 0
     index_todo = np.arange(len(pending))
@@ -224,18 +240,22 @@ def move_units(
         position = 0
         busy: list[npt.NDArray[np.intp]] = []
         while position < len(index_todo):
-            batch = _batch_size(pending.pages[index_todo[position:]], per_page_cost, budget)
+            batch = _batch_size(pending.pages[index_todo[position:]], per_page_cost, budget, last_batch)
+            last_batch = batch
             chosen = index_todo[position:position + batch]
             position += batch
             if rate is not None:
-                _pace(result, started, rate)
+                _pace(result.bytes_moved + int(pending.pages[chosen].sum()) * PAGE_SIZE, started, rate)
             call_started = time.monotonic()
             try:
                 status = move_pages(pid, pending.addresses[chosen], pending_targets[chosen], flags,
                                     kernel=kernel)
-            except NoSuchProcessError:
+            except (NoSuchProcessError, InvalidRequestError) as error:
+                # An exiting process (its memory map already torn down) or a zombie
+                # answers EINVAL, not ESRCH.
+                if isinstance(error, InvalidRequestError) and not _exited(kernel, pid):
+                    raise
                 result.stopped = f"process {pid} exited during the move"
-                final[chosen] = PageStatus.NOT_PRESENT
                 break
             took = time.monotonic() - call_started
             result.calls += 1
@@ -278,16 +298,40 @@ def move_units(
     return result
 
 
-def _batch_size(remaining_pages: npt.NDArray[np.int64], per_page_cost: float, budget: float) -> int:
-    """How many units fit in ``budget`` seconds at ``per_page_cost``, counted in base pages."""
-    allowed_pages = max(int(budget / per_page_cost), 1)
+def _exited(kernel: Kernel, pid: int) -> bool:
+    """Whether ``pid`` is gone, a zombie, or exiting without a memory map (/proc/PID/status)."""
+    try:
+        status = kernel.process_status(pid)
+    except OSError:
+        return True
+    return status.get("State", "")[:1] in ("Z", "X") or "VmSize" not in status
+
+
+CALIBRATION_PAGES = 32
+"""Base pages in the first call, before the cost of a page on this machine is known."""
+
+
+def _batch_size(remaining_pages: npt.NDArray[np.int64], per_page_cost: float, budget: float,
+                last_batch: int) -> int:
+    """How many units fit in ``budget`` seconds at ``per_page_cost``, counted in base pages.
+
+    The first call is small (the cost is unknown), and a batch at most quadruples
+    from one call to the next, so one misjudged call cannot blow the budget far.
+    """
+    allowed_pages = CALIBRATION_PAGES if per_page_cost <= 0 else max(int(budget / per_page_cost), 1)
     covered = int(np.searchsorted(np.cumsum(remaining_pages[:MAX_BATCH]), allowed_pages, side="right"))
+    if last_batch:
+        covered = min(covered, 4 * last_batch)
     return min(max(covered, 1), MAX_BATCH)
 
 
-def _pace(result: MoveResult, started: float, rate: float) -> None:
-    """Sleep until the bytes moved so far fit under ``rate`` bytes per second."""
-    ahead = result.bytes_moved / rate - (time.monotonic() - started)
+def _pace(bytes_after_call: int, started: float, rate: float) -> None:
+    """Sleep until the bytes moved by the end of the next call fit under ``rate`` bytes per second.
+
+    Paying for a batch before it moves keeps the average at or under the rate
+    from the first call to the last.
+    """
+    ahead = bytes_after_call / rate - (time.monotonic() - started)
     if ahead > 0:
         time.sleep(ahead)
 

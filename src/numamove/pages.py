@@ -9,7 +9,7 @@ from __future__ import annotations
 import ctypes
 import errno
 import numbers
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import TypeAlias
 
 import numpy as np
@@ -26,6 +26,8 @@ BATCH_PAGES = 1 << 16
 """Pages per move_pages(2) call: 512 KiB of addresses, short enough to stay responsive."""
 
 INT32_MIN, INT32_MAX = -(2**31), 2**31 - 1
+_UNREPORTED = -(2**31)  # no node id or errno the kernel writes
+Syscall = Callable[[int, int, int, int, int, int], int]
 
 NodeSet: TypeAlias = "str | Iterable[int]"
 """Node ids, or a numactl nodemask string ("0-1,3", "all", "!2")."""
@@ -77,7 +79,9 @@ def move_pages(
         targets = _as_targets(nodes, count)
         per_page = True
 
-    status = np.empty(count, dtype=np.int32)
+    # A move that returns a positive count leaves the statuses of the pages after the
+    # failed group unwritten (do_pages_move()); the sentinel finds them afterwards.
+    status = np.empty(count, dtype=np.int32) if targets is None else np.full(count, _UNREPORTED, np.int32)
     if count == 0:
         return status
     kernel = kernel or default_kernel()
@@ -99,7 +103,22 @@ def move_pages(
             chunk = None if targets is None else (targets[start:start + size] if per_page else targets[:1])
             asked = frozenset() if chunk is None else frozenset(np.unique(chunk).tolist())
             raise translate(-result, "move_pages", kernel.call_facts(pid, flags, asked), pages_done=start)
+        if result > 0 and targets is not None:
+            _report_unwritten(call, pid, addresses[start:start + size], status[start:start + size])
     return status
+
+
+def _report_unwritten(call: Syscall, pid: int, addresses: npt.NDArray[np.uint64],
+                      status: npt.NDArray[np.int32]) -> None:
+    """Fill the statuses the kernel left unwritten with where those pages are now (a query)."""
+    missing = np.flatnonzero(status == _UNREPORTED)
+    if len(missing) == 0:
+        return
+    where = np.ascontiguousarray(addresses[missing])
+    found = np.empty(len(missing), dtype=np.int32)
+    if call(pid, len(missing), where.ctypes.data, 0, found.ctypes.data, 0) < 0:
+        found[:] = -errno.EAGAIN  # the process went away: not known
+    status[missing] = found
 
 
 def migrate_pages(

@@ -28,6 +28,9 @@ class FakeSyscalls:
     """Addresses that answer -EBUSY to the first move asked of them."""
     full_nodes: set[int] = field(default_factory=set)
     """Target nodes that answer -ENOMEM."""
+    stop_after: int | None = None
+    """A move stops after this many pages, returns the rest as "not moved", and writes no
+    status for them, as do_pages_move() does when a group fails to migrate."""
     calls: list[MoveCall] = field(default_factory=list)
     migrations: list[tuple[int, int, frozenset[int], frozenset[int]]] = field(default_factory=list)
 
@@ -39,6 +42,11 @@ class FakeSyscalls:
         if self.fail_with and len(self.calls) > self.fail_on_call:
             return -self.fail_with
         out = (ctypes.c_int32 * count).from_address(status)
+        if targets is not None and self.stop_after is not None and self.stop_after < count:
+            addresses, not_moved = addresses[:self.stop_after], count - self.stop_after
+            self.stop_after = None
+        else:
+            not_moved = self.not_moved
         for index, address in enumerate(addresses):
             if targets is not None and address in self.busy_once:
                 self.busy_once.discard(address)
@@ -50,7 +58,7 @@ class FakeSyscalls:
             if targets is not None and address in self.placement:
                 self.placement[address] = targets[index]
             out[index] = self.placement.get(address, -14)
-        return self.not_moved
+        return not_moved
 
     def migrate_pages(self, pid: int, maxnode: int, old_nodes: int, new_nodes: int) -> int:
         words = (maxnode - 1) // 64

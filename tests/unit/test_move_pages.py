@@ -80,6 +80,16 @@ def test_positive_result_is_not_an_error(kernel: numamove.Kernel, placed: FakeSy
     assert numamove.move_pages(0, PAGES, 0, kernel=kernel).tolist() == [0] * 10
 
 
+def test_statuses_the_kernel_left_unwritten_are_queried(
+    kernel: numamove.Kernel, placed: FakeSyscalls
+) -> None:
+    placed.stop_after = 6
+    status = numamove.move_pages(0, PAGES, 2, kernel=kernel)
+    # Pages 0-5 moved; 6-9 were never tried, so a query reports where they still are.
+    assert status.tolist() == [2] * 6 + [6 % 3, 7 % 3, 8 % 3, 9 % 3]
+    assert placed.calls[-1].nodes is None and placed.calls[-1].addresses == PAGES[6:]
+
+
 def test_empty_input_makes_no_call(kernel: numamove.Kernel, fake: FakeSyscalls) -> None:
     assert numamove.move_pages(0, [], kernel=kernel).shape == (0,)
     assert numamove.move_pages(0, np.array([], dtype=np.uint64), [], kernel=kernel).shape == (0,)

@@ -55,7 +55,7 @@ def test_huge_units_move_by_one_address_and_count_whole(kernel: numamove.Kernel,
     u = units([0, 0, 0], [512, 1, 512])
     place(fake, u)
     result = move_units(7, u, one_node(2), kernel=kernel)
-    assert fake.calls[0].addresses == u.addresses.tolist()
+    assert [a for call in fake.calls for a in call.addresses] == u.addresses.tolist()
     assert result.pages_moved == 1025 and result.bytes_moved == 1025 * 4096
 
 
@@ -92,12 +92,33 @@ def test_full_target_falls_back_to_the_next_allowed_node(kernel: numamove.Kernel
 
 
 def test_process_exit_stops_cleanly(kernel: numamove.Kernel, fake: FakeSyscalls) -> None:
-    u = units([0] * 10)
+    u = units([0] * 100)
     place(fake, u)
     fake.fail_with, fake.fail_on_call = errno.ESRCH, 1
     result = move_units(7, u, one_node(1), budget=1e-9, kernel=kernel)
     assert result.stopped == "process 7 exited during the move"
-    assert result.moved == {(0, 1): 1}
+    # The first call calibrates with 32 pages; the rest were never tried.
+    assert result.moved == {(0, 1): 32} and result.statuses == {1: 32, -2: 68}
+
+
+def test_first_call_calibrates_and_batches_grow_at_most_fourfold(
+    kernel: numamove.Kernel, fake: FakeSyscalls
+) -> None:
+    u = units([0] * 5000)
+    place(fake, u)
+    move_units(7, u, one_node(1), budget=10.0, kernel=kernel)
+    sizes = [len(call.addresses) for call in fake.calls]
+    assert sizes[:4] == [32, 128, 512, 2048] and sum(sizes) == 5000
+
+
+def test_interleave_keeps_the_running_share() -> None:
+    targets = interleave({0: 3, 1: 1})(units([0] * 4000))
+    assert targets[:8].tolist() == [0, 0, 0, 1, 0, 0, 0, 1]
+    quarters = [np.bincount(q, minlength=2).tolist() for q in np.split(targets, 4)]
+    assert quarters == [[750, 250]] * 4
+    huge = interleave({0: 1, 2: 1})(units([0] * 6, [512] * 6))
+    assert huge.tolist() == [0, 2, 0, 2, 0, 2]
+    assert np.bincount(interleave({0: 0.7, 1: 0.3})(units([0] * 1000)), minlength=2).tolist() == [700, 300]
 
 
 def test_rate_limit_paces_the_calls(kernel: numamove.Kernel, fake: FakeSyscalls) -> None:
