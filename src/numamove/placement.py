@@ -511,26 +511,25 @@ class _FrameNodes:
             found[(pfns - np.uint64(first)) < np.uint64(count)] = ZERO_PAGE
         return found
 
-    def count(self, pfns: npt.NDArray[np.uint64], per_block: npt.NDArray[np.int64]) -> None:
-        """Add the frames in ``pfns`` to ``per_block`` (one slot per block, and one for the rest)."""
+    def count(self, pfns: npt.NDArray[np.uint64], per_node: dict[int, int]) -> None:
+        """Add the frames in ``pfns`` to ``per_node``; frames in no known block are left out.
+
+        Counting per memory block first keeps the per-frame work to one shift and
+        one bincount; the few blocks in use are then summed into their nodes.
+        """
         if self.block_pages & (self.block_pages - 1) == 0:  # a shift: blocks are a power of two
             blocks = pfns >> np.uint64(self.block_pages.bit_length() - 1)
         else:
             blocks = pfns // np.uint64(self.block_pages)
         found = np.bincount(blocks.view(np.int64))
-        known = min(len(found), len(per_block) - 1)
-        per_block[:known] += found[:known]
-        per_block[-1] += found[known:].sum()
-        for first, count in self.zero_ranges:
+        for first, frames in self.zero_ranges:
             block = first // self.block_pages
-            if block < known and found[block]:  # only then can a zero page be among them
-                zero = np.count_nonzero((pfns - np.uint64(first)) < np.uint64(count))
-                per_block[block] -= zero
-
-    def by_node(self, per_block: npt.NDArray[np.int64]) -> dict[int, int]:
-        known = self.block_node >= 0
-        totals = np.bincount(self.block_node[known], weights=per_block[:-1][known])
-        return {node: int(count) for node, count in enumerate(totals) if count}
+            if block < len(found) and found[block]:  # only then can a zero page be among them
+                found[block] -= np.count_nonzero((pfns - np.uint64(first)) < np.uint64(frames))
+        for block in np.flatnonzero(found[:len(self.block_node)]).tolist():
+            node = int(self.block_node[block])
+            if node >= 0:
+                per_node[node] = per_node.get(node, 0) + int(found[block])
 
 
 def _per_page(kernel: Kernel, pid: int, vmas: list[Vma], method: str, keep: bool) -> str:
@@ -554,15 +553,75 @@ def _per_page(kernel: Kernel, pid: int, vmas: list[Vma], method: str, keep: bool
     except OSError as error:
         raise _process_error(error, pid, "pagemap") from None
     buffer = np.empty(_CHUNK, dtype=np.uint64)
+    wanted = [vma for vma in vmas if not vma.gone and vma.path not in _SPECIAL]
     with pagemap:
-        for vma in vmas:
-            if vma.gone or vma.path in _SPECIAL:
-                continue
-            if keep:
+        if keep:
+            for vma in wanted:
                 _scan_pages(kernel, pid, pagemap, vma, frames)
-            else:
-                _count_pages(kernel, pid, pagemap, vma, frames, buffer)
+        else:
+            for group in _neighbours(wanted):
+                if len(group) == 1:
+                    _count_pages(kernel, pid, pagemap, group[0], frames, buffer)
+                else:
+                    _count_group(kernel, pid, pagemap, group, frames, buffer)
     return "move_pages" if frames is None else "pagemap"
+
+
+_NEAR = 256
+"""VMAs at most this many pages apart are read from pagemap in one call."""
+
+
+def _span(vma: Vma) -> tuple[int, int]:
+    """The VMA's first page and its end page (exclusive), as page numbers."""
+    low, high = vma.scanned or (vma.start, vma.end)
+    return low // PAGE_SIZE, high // PAGE_SIZE
+
+
+def _neighbours(vmas: list[Vma]) -> list[list[Vma]]:
+    """Runs of nearby VMAs that fit in one pagemap chunk; a large VMA stands alone.
+
+    A process has hundreds of small VMAs side by side (each library maps four or
+    five): one read and one pass for the run costs less than one per VMA.
+    """
+    groups: list[list[Vma]] = []
+    for vma in vmas:
+        first, end = _span(vma)
+        if groups and end - _span(groups[-1][0])[0] <= _CHUNK and first - _span(groups[-1][-1])[1] <= _NEAR:
+            groups[-1].append(vma)
+        else:
+            groups.append([vma])
+    return groups
+
+
+def _count_group(kernel: Kernel, pid: int, pagemap: BinaryIO, group: list[Vma], frames: _FrameNodes | None,
+                 buffer: npt.NDArray[np.uint64]) -> None:
+    """Count the pages of several nearby VMAs per node from one pagemap read."""
+    spans = np.array([_span(vma) for vma in group], dtype=np.int64)
+    first = int(spans[0, 0])
+    wanted = int(spans[-1, 1]) - first
+    got = kernel.read_into(pagemap, buffer[:wanted], first * 8) // 8
+    if got < wanted:  # something was unmapped meanwhile: count VMA by VMA to tell which
+        for vma in group:
+            _count_pages(kernel, pid, pagemap, vma, frames, buffer)
+        return
+    raw = buffer[:wanted]
+    pages = np.arange(wanted, dtype=np.int64)
+    owner = np.searchsorted(spans[:, 0] - first, pages, side="right") - 1
+    # Gap pages between VMAs read as absent; a VMA mapped into a gap meanwhile is not ours.
+    inside = pages < spans[owner, 1] - first
+    present = (raw.view(np.int64) < 0) & inside  # PM_PRESENT is the sign bit
+    swapped = np.bincount(owner[(raw & np.uint64(PM_SWAP)) != 0], minlength=len(group))
+    if frames is not None:
+        nodes = frames.nodes(raw[present] & np.uint64(PM_PFN_MASK))
+    else:
+        where = (pages[present].astype(np.uint64) + np.uint64(first)) * np.uint64(PAGE_SIZE)
+        nodes = _query(kernel, pid, where)
+    owners, nodes = owner[present][nodes >= 0], nodes[nodes >= 0].astype(np.int64)
+    width = int(nodes.max()) + 1 if len(nodes) else 1
+    table = np.bincount(owners * width + nodes, minlength=len(group) * width).reshape(len(group), width)
+    for index, vma in enumerate(group):
+        vma.pages_by_node = {node: int(count) for node, count in enumerate(table[index]) if count}
+        vma.swapped = int(swapped[index])
 
 
 def _read_entries(kernel: Kernel, pagemap: BinaryIO, vma: Vma, first_page: int,
@@ -578,7 +637,6 @@ def _count_pages(kernel: Kernel, pid: int, pagemap: BinaryIO, vma: Vma, frames: 
                  buffer: npt.NDArray[np.uint64]) -> None:
     low, high = vma.scanned or (vma.start, vma.end)
     first, total = low // PAGE_SIZE, (high - low) // PAGE_SIZE
-    per_block = np.zeros(len(frames.block_node) + 1 if frames else 0, dtype=np.int64)
     per_node: dict[int, int] = {}
     swapped = 0
     for offset in range(0, total, _CHUNK):
@@ -586,7 +644,7 @@ def _count_pages(kernel: Kernel, pid: int, pagemap: BinaryIO, vma: Vma, frames: 
         present = raw.view(np.int64) < 0  # PM_PRESENT is the sign bit
         swapped += int(np.count_nonzero(raw & np.uint64(PM_SWAP)))
         if frames is not None:
-            frames.count(raw[present] & np.uint64(PM_PFN_MASK), per_block)
+            frames.count(raw[present] & np.uint64(PM_PFN_MASK), per_node)
         else:
             index = np.flatnonzero(present).astype(np.uint64) + np.uint64(first + offset)
             status = _query(kernel, pid, index * np.uint64(PAGE_SIZE))
@@ -595,7 +653,7 @@ def _count_pages(kernel: Kernel, pid: int, pagemap: BinaryIO, vma: Vma, frames: 
                     per_node[node] = per_node.get(node, 0) + int(count)
         if vma.gone:
             break
-    vma.pages_by_node = frames.by_node(per_block) if frames else per_node
+    vma.pages_by_node = dict(sorted(per_node.items()))
     vma.swapped = int(swapped)
 
 

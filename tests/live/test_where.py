@@ -149,6 +149,10 @@ def test_per_page_view_matches_a_raw_query(method: str,
         assert vma.pages.nodes.tolist() == raw.tolist(), (vma.start, vma.path)
         checked += len(raw)
     assert checked > 10_000
+    # The count-only scan (chunked reads, nearby VMAs read together) agrees VMA by VMA.
+    counted = scan_process(child.pid, pages=True, keep_pages=False, method=method)
+    assert [(v.start, v.pages_by_node, v.swapped) for v in counted.vmas] == \
+        [(v.start, v.pages_by_node, v.swapped) for v in scan.vmas]
 
 
 def test_threads_and_local_share(workload: tuple[ForkedChild, dict[str, list[int]]]) -> None:
