@@ -39,6 +39,7 @@ from numamove.mover import (
     move_units,
     one_node,
     remap_nodes,
+    thread_nodes,
     units_from_scan,
 )
 from numamove.nodemask import format_nodemask, parse_cpulist, parse_nodemask
@@ -116,5 +117,6 @@ __all__ = [
     "scan_process",
     "set_mempolicy",
     "status_counts",
+    "thread_nodes",
     "units_from_scan",
 ]

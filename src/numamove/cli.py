@@ -270,21 +270,27 @@ def map_command(kernel: Kernel, target: str, vma: str | None, ranges: tuple[str,
 
 
 def _target_weights(text: str, kernel: Kernel) -> dict[int, float]:
-    """--to: "2", "0-1", "0:3,1:1" (node:weight) -> {node: weight}."""
+    """--to: "2", "0-1", "0:3,1:1" (node:weight), "0-2:free" (by free memory) -> {node: weight}."""
     from numamove.nodemask import parse_nodemask
+    from numamove.topology import read_topology
 
     allowed = kernel.online_nodes()
     weights: dict[int, float] = {}
     for entry in text.split(","):
         spec, _, weight_text = entry.partition(":")
+        nodes = parse_nodemask(spec, allowed)
+        if weight_text == "free":
+            free = {node.id: node.mem_free for node in read_topology(kernel).nodes}
+            weights.update({node: float(free.get(node, 0)) for node in nodes})
+            continue
         try:
             weight = float(weight_text) if weight_text else 1.0
         except ValueError:
-            raise InvalidInputError(f"--to {text!r}: weight {weight_text!r} is not a number") from None
+            raise InvalidInputError(f"--to {text!r}: weight {weight_text!r} is neither a number nor "
+                                    "'free'") from None
         if weight <= 0:
             raise InvalidInputError(f"--to {text!r}: weights must be positive")
-        for node in parse_nodemask(spec, allowed):
-            weights[node] = weight
+        weights.update(dict.fromkeys(nodes, weight))
     return weights
 
 
@@ -386,8 +392,9 @@ def _plan(units: Units, chooser: Chooser) -> MoveResult:
 
 @main.command()
 @scan_options
-@click.option("--to", "to", required=True, metavar="NODES[:WEIGHT,...]",
-              help="Target node(s): 2, 0-1 (equal shares) or 0:3,1:1 (interleave by weight).")
+@click.option("--to", "to", required=True, metavar="NODES[:WEIGHT,...]|threads",
+              help="Target node(s): 2, 0-1 (equal shares), 0:3,1:1 (interleave by weight), 0-2:free "
+                   "(by free memory), or threads (the nodes where the process's threads run).")
 @click.option("--from", "from_nodes", metavar="NODES", help="Only pages now on these nodes.")
 @click.option("--all", "move_all", is_flag=True,
               help="Also move pages other processes map (MPOL_MF_MOVE_ALL).")
@@ -408,24 +415,29 @@ def move(kernel: Kernel, target: str, vma: str | None, ranges: tuple[str, ...], 
     Exits 1 unless every present page in scope ends where asked.
     """
     from numamove._syscalls import MPOL_MF_MOVE, MPOL_MF_MOVE_ALL
-    from numamove.mover import interleave, move_units, one_node, units_from_scan
+    from numamove.mover import interleave, move_units, one_node, thread_nodes, units_from_scan
     from numamove.nodemask import parse_nodemask
     from numamove.placement import scan_process, vma_selector
 
     pids = _targets(kernel, target)
-    weights = _target_weights(to, kernel)
+    follow_threads = to == "threads"
+    weights = {} if follow_threads else _target_weights(to, kernel)
     address_ranges = _ranges(ranges)
     sources = parse_nodemask(from_nodes, kernel.online_nodes()) if from_nodes else None
     if budget <= 0 or (rate is not None and rate <= 0):
         raise InvalidInputError("--budget and --rate must be positive")
     for pid in pids:
         _check_move(kernel, pid, weights, move_all)
-    chooser = one_node(next(iter(weights))) if len(weights) == 1 else interleave(weights)
+    chooser = one_node(next(iter(weights))) if len(weights) == 1 else interleave(weights) if weights else None
     documents = []
     failed = False
     for pid in pids:
         scan = scan_process(pid, kernel=kernel, pages=True, policies=False, select=vma_selector(vma) if vma
                             else None, ranges=address_ranges)
+        if follow_threads:  # each process's pages go where its own threads run
+            chooser = thread_nodes(scan)
+            _check_move(kernel, pid, {t.node for t in scan.threads if t.node is not None}, move_all)
+        assert chooser is not None
         units = units_from_scan(scan)
         if sources is not None:
             import numpy as np

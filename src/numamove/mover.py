@@ -33,6 +33,7 @@ __all__ = [
     "move_units",
     "one_node",
     "remap_nodes",
+    "thread_nodes",
     "units_from_scan",
 ]
 
@@ -128,7 +129,7 @@ def one_node(node: int) -> Chooser:
 def interleave(weights: Mapping[int, float]) -> Chooser:
     """Spread units over nodes in proportion to ``weights`` ({node: weight}), by base pages.
 
-    The weights become a short cycle (3:1 is node 0, 0, 0, 1), and units are
+    The weights become a short cycle (3:1 is node 0, 0, 1, 0), and units are
     dealt along it in address order, a huge unit taking as many turns as it
     has base pages; so the running share of each node stays within a cycle of
     its weight anywhere in the range, not only in the total.
@@ -138,7 +139,11 @@ def interleave(weights: Mapping[int, float]) -> Chooser:
     if len(nodes) == 0 or (shares < 0).any() or shares.sum() <= 0:
         raise InvalidInputError("interleave needs at least one node with a positive weight")
     turns = _cycle(shares)
-    pattern = np.repeat(nodes, turns)
+    # Each node's turns spread evenly over the cycle (3:1 gives 0, 0, 1, 0), so even a
+    # range shorter than the cycle gets every node in its share.
+    labels = np.repeat(nodes, turns)
+    positions = np.concatenate([(np.arange(t) + 0.5) / t for t in turns])
+    pattern = labels[np.argsort(positions, kind="stable")]
 
     def choose(units: Units) -> npt.NDArray[np.int32]:
         if len(units) == 0:
@@ -160,6 +165,17 @@ def _cycle(shares: npt.NDArray[np.float64]) -> npt.NDArray[np.int64]:
         return whole // int(np.gcd.reduce(whole[whole > 0]))
     scaled: npt.NDArray[np.int64] = np.round(shares / shares.sum() * 1000).astype(np.int64)
     return scaled // int(np.gcd.reduce(scaled[scaled > 0]))
+
+
+def thread_nodes(memory: ProcessMemory) -> Chooser:
+    """The nodes where the process's threads last ran, shared by how many threads ran on each."""
+    counts: dict[int, float] = {}
+    for thread in memory.threads:
+        if thread.node is not None:
+            counts[thread.node] = counts.get(thread.node, 0) + 1
+    if not counts:
+        raise InvalidInputError(f"pid {memory.pid} has no thread with a known node")
+    return one_node(next(iter(counts))) if len(counts) == 1 else interleave(counts)
 
 
 def by_source(mapping: Mapping[int, int]) -> Chooser:

@@ -113,11 +113,14 @@ def test_first_call_calibrates_and_batches_grow_at_most_fourfold(
 
 def test_interleave_keeps_the_running_share() -> None:
     targets = interleave({0: 3, 1: 1})(units([0] * 4000))
-    assert targets[:8].tolist() == [0, 0, 0, 1, 0, 0, 0, 1]
+    assert targets[:8].tolist() == [0, 0, 1, 0, 0, 0, 1, 0]
     quarters = [np.bincount(q, minlength=2).tolist() for q in np.split(targets, 4)]
     assert quarters == [[750, 250]] * 4
     huge = interleave({0: 1, 2: 1})(units([0] * 6, [512] * 6))
-    assert huge.tolist() == [0, 2, 0, 2, 0, 2]
+    assert sorted(huge.tolist()) == [0, 0, 0, 2, 2, 2] and huge[0] != huge[1]
+    # A range shorter than the cycle still gets every node in its share.
+    short = interleave({0: 0.5, 1: 0.3, 2: 0.2})(units([0] * 10))
+    assert np.bincount(short, minlength=3).tolist() == [5, 3, 2]
     assert np.bincount(interleave({0: 0.7, 1: 0.3})(units([0] * 1000)), minlength=2).tolist() == [700, 300]
 
 
@@ -163,3 +166,15 @@ def test_units_from_scan_groups_huge_pages() -> None:
     assert u.pages.sum() == 3 + 1027 + 1024
     assert u.pages.tolist().count(512) == 3
     assert u.nodes[u.pages == 512].tolist() == [1, 2, 2]
+
+
+def test_thread_nodes_follow_the_threads() -> None:
+    from numamove.placement import ThreadPlacement
+
+    memory = ProcessMemory(pid=3, name="x", vmas=[], method="pagemap", threads=[
+        ThreadPlacement(3, 1, 1), ThreadPlacement(4, 0, 0), ThreadPlacement(5, 1, 1)])
+    targets = numamove.thread_nodes(memory)(units([2] * 300))
+    assert np.bincount(targets).tolist() == [100, 200]
+    lonely = ProcessMemory(pid=3, name="x", vmas=[], method="pagemap", threads=[ThreadPlacement(3, 0, None)])
+    with pytest.raises(numamove.InvalidInputError, match="no thread with a known node"):
+        numamove.thread_nodes(lonely)
