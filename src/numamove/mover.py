@@ -240,28 +240,36 @@ def move_units(
         raise InvalidInputError(f"the chooser gave {targets.size} targets for {len(units)} units")
     there = present & (targets == units.nodes)
     result.already_there = int(units.pages[there].sum())
-    todo = present & ~there
-    pending = units.subset(todo)
-    pending_targets = targets[todo]
+    to_move = present & ~there
+    if to_move.all():  # the usual case: no copies
+        pending, pending_targets = units, targets
+    else:
+        pending, pending_targets = units.subset(to_move), targets[to_move]
     total = int(pending.pages.sum())
-    done_pages = 0
     per_page_cost = 0.0  # seconds per base page, measured by every call
     last_batch = 0
     # Units never tried (the process exited first) keep this: not present any more.
     final = np.full(len(pending), PageStatus.NOT_PRESENT, dtype=np.int32)
 
     attempt = 0
-    index_todo = np.arange(len(pending))
-    while len(index_todo):
+    todo: npt.NDArray[np.intp] | None = None  # None: the first pass, every unit in order
+    sent_pages = 0
+    while True:
+        count = len(pending) if todo is None else len(todo)
+        if count == 0:
+            break
+        cumulative = np.cumsum(pending.pages if todo is None else pending.pages[todo])
         position = 0
         busy: list[npt.NDArray[np.intp]] = []
-        while position < len(index_todo):
-            batch = _batch_size(pending.pages[index_todo[position:]], per_page_cost, budget, last_batch)
+        while position < count:
+            batch = _batch_size(cumulative, position, per_page_cost, budget, last_batch)
             last_batch = batch
-            chosen = index_todo[position:position + batch]
-            position += batch
+            # The first pass takes contiguous slices: views, not copies, of the arrays.
+            chosen = slice(position, position + batch) if todo is None else todo[position:position + batch]
+            before = int(cumulative[position - 1]) if position else 0
+            batch_pages = int(cumulative[position + batch - 1]) - before
             if rate is not None:
-                _pace(result.bytes_moved + int(pending.pages[chosen].sum()) * PAGE_SIZE, started, rate)
+                _pace((sent_pages + batch_pages) * PAGE_SIZE, started, rate)
             call_started = time.monotonic()
             try:
                 status = move_pages(pid, pending.addresses[chosen], pending_targets[chosen], flags,
@@ -276,34 +284,30 @@ def move_units(
             took = time.monotonic() - call_started
             result.calls += 1
             result.longest_call = max(result.longest_call, took)
-            moved_pages = int(pending.pages[chosen].sum())
-            per_page_cost = max(took / max(moved_pages, 1), 1e-8)
+            per_page_cost = max(took / max(batch_pages, 1), 1e-8)
             final[chosen] = status
-            landed = status == pending_targets[chosen]
-            for source, target in {(int(s), int(t)) for s, t in
-                                   zip(pending.nodes[chosen][landed], pending_targets[chosen][landed],
-                                       strict=True)}:
-                mask = landed & (pending.nodes[chosen] == source) & (pending_targets[chosen] == target)
-                result.moved[(source, target)] = (result.moved.get((source, target), 0)
-                                                  + int(pending.pages[chosen][mask].sum()))
-            busy.append(chosen[status == PageStatus.BUSY])
-            full = chosen[status == PageStatus.NODE_FULL]
+            busy.append(_picked(chosen, status == PageStatus.BUSY))
+            full = _picked(chosen, status == PageStatus.NODE_FULL)
             if len(full) and fallback is not None:
+                if pending_targets is targets:  # the chooser's array: not ours to change
+                    pending_targets = targets.copy()
                 result.fallbacks += _redirect(full, pending_targets, fallback, pending.pages)
                 busy.append(full)  # retried now with their new targets
-            done_pages += moved_pages
+            position += batch
+            sent_pages += batch_pages
             if progress is not None:
-                progress(min(done_pages, total), total)
+                progress(min(sent_pages, total), total)
         if result.stopped:
             break
-        index_todo = np.concatenate(busy) if busy else np.empty(0, dtype=np.intp)
-        if len(index_todo) and attempt < retries:
-            attempt += 1
-            result.retries += 1
-            time.sleep(0.01 * 2 ** (attempt - 1))
-        else:
+        todo = np.concatenate(busy)
+        if not len(todo) or attempt >= retries:
             break
+        attempt += 1
+        result.retries += 1
+        time.sleep(0.01 * 2 ** (attempt - 1))
 
+    landed = final == pending_targets
+    result.moved = _pair_counts(pending.nodes[landed], pending_targets[landed], pending.pages[landed])
     for status_value, count in _weighted_counts(final, pending.pages).items():
         result.statuses[status_value] = result.statuses.get(status_value, 0) + count
     if result.already_there:
@@ -327,18 +331,38 @@ CALIBRATION_PAGES = 32
 """Base pages in the first call, before the cost of a page on this machine is known."""
 
 
-def _batch_size(remaining_pages: npt.NDArray[np.int64], per_page_cost: float, budget: float,
+def _batch_size(cumulative: npt.NDArray[np.int64], position: int, per_page_cost: float, budget: float,
                 last_batch: int) -> int:
-    """How many units fit in ``budget`` seconds at ``per_page_cost``, counted in base pages.
+    """How many units from ``position`` fit in ``budget`` seconds at ``per_page_cost``.
 
-    The first call is small (the cost is unknown), and a batch at most quadruples
-    from one call to the next, so one misjudged call cannot blow the budget far.
+    ``cumulative`` holds the running total of base pages over the units. The first
+    call is small (the cost is unknown), and a batch at most quadruples from one
+    call to the next, so one misjudged call cannot blow the budget far.
     """
     allowed_pages = CALIBRATION_PAGES if per_page_cost <= 0 else max(int(budget / per_page_cost), 1)
-    covered = int(np.searchsorted(np.cumsum(remaining_pages[:MAX_BATCH]), allowed_pages, side="right"))
+    before = int(cumulative[position - 1]) if position else 0
+    window = cumulative[position:position + MAX_BATCH]
+    covered = int(np.searchsorted(window, before + allowed_pages, side="right"))
     if last_batch:
         covered = min(covered, 4 * last_batch)
-    return min(max(covered, 1), MAX_BATCH)
+    return min(max(covered, 1), len(window))
+
+
+def _picked(chosen: slice | npt.NDArray[np.intp], mask: npt.NDArray[np.bool_]) -> npt.NDArray[np.intp]:
+    """The unit indexes of a batch where ``mask`` holds."""
+    if isinstance(chosen, slice):
+        return np.flatnonzero(mask) + (chosen.start or 0)
+    return chosen[mask]
+
+
+def _pair_counts(sources: npt.NDArray[np.int32], targets: npt.NDArray[np.int32],
+                 pages: npt.NDArray[np.int64]) -> dict[tuple[int, int], int]:
+    """Base pages per (source, target) pair: one bincount over source * width + target."""
+    if len(sources) == 0:
+        return {}
+    width = int(max(sources.max(), targets.max())) + 1
+    sums = np.bincount(sources.astype(np.int64) * width + targets, weights=pages)
+    return {(int(key) // width, int(key) % width): int(sums[key]) for key in np.flatnonzero(sums)}
 
 
 def _pace(bytes_after_call: int, started: float, rate: float) -> None:
@@ -366,11 +390,17 @@ def _redirect(full: npt.NDArray[np.intp], targets: npt.NDArray[np.int32],
 
 
 def _weighted_counts(values: npt.NDArray[np.int32], weights: npt.NDArray[np.int64]) -> dict[int, int]:
-    keys, inverse = np.unique(values, return_inverse=True)
-    sums = np.bincount(inverse, weights=weights, minlength=len(keys))
-    return {int(k): int(s) for k, s in zip(keys, sums, strict=True)}
-
-
+    """Base pages per status: a bincount over node ids, a sort only for the rare failures."""
+    counts: dict[int, int] = {}
+    nodes = values >= 0
+    if nodes.any():
+        sums = np.bincount(values[nodes], weights=weights[nodes])
+        counts.update({int(node): int(sums[node]) for node in np.flatnonzero(sums)})
+    if not nodes.all():
+        failed, inverse = np.unique(values[~nodes], return_inverse=True)
+        totals = np.bincount(inverse.ravel(), weights=weights[~nodes], minlength=len(failed))
+        counts.update({int(status): int(total) for status, total in zip(failed, totals, strict=True)})
+    return counts
 def units_from_scan(memory: ProcessMemory) -> Units:
     """The movable units of a per-page scan: huge pages whole, the rest as base pages.
 
