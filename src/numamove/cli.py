@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import functools
 import json
+import mmap
 import shutil
 import sys
 from collections.abc import Callable, Iterable, Sequence
@@ -360,7 +361,7 @@ def _print_move(pid: int, result: MoveResult, dry_run: bool) -> None:
                + f"; {result.already_there} already there, {result.not_present} not present")
     if result.moved:
         print_table(None, ["from", "to", "pages", "bytes"],
-                    [[str(a), str(b), str(n), human_bytes(n * 4096)]
+                    [[str(a), str(b), str(n), human_bytes(n * mmap.PAGESIZE)]
                      for (a, b), n in sorted(result.moved.items())])
     for status, count in sorted(result.failed.items()):
         click.echo(f"  {count} pages {describe_status(status)}")

@@ -10,6 +10,7 @@ call, so the kernel migrates the whole folio and never splits it for us.
 
 from __future__ import annotations
 
+import mmap
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -37,7 +38,8 @@ __all__ = [
     "units_from_scan",
 ]
 
-PAGE_SIZE = 4096
+PAGE_SIZE = mmap.PAGESIZE
+HUGE_PAGES = (2 << 20) // PAGE_SIZE  # base pages in a PMD-mapped THP with 4 KiB pages
 MAX_BATCH = 1 << 16
 
 Chooser = Callable[["Units"], npt.NDArray[np.int32]]
@@ -107,8 +109,7 @@ class MoveResult:
             "pages_moved": self.pages_moved,
             "bytes_moved": self.bytes_moved,
             "statuses": {str(k): v for k, v in sorted(self.statuses.items())},
-            "failed": {PageStatus(k).errno_name if k in PageStatus._value2member_map_ else str(k): v
-                       for k, v in self.failed.items()},
+            "failed": {_status_name(k): v for k, v in self.failed.items()},
             "already_there": self.already_there,
             "not_present": self.not_present,
             "calls": self.calls,
@@ -119,6 +120,13 @@ class MoveResult:
             "longest_call_ms": self.longest_call * 1000,
             "stopped": self.stopped,
         }
+
+
+def _status_name(status: int) -> str:
+    try:
+        return PageStatus(status).errno_name
+    except ValueError:
+        return str(status)
 
 
 def one_node(node: int) -> Chooser:
@@ -424,9 +432,6 @@ def units_from_scan(memory: ProcessMemory) -> Units:
         return Units(np.empty(0, np.uint64), np.empty(0, np.int64), np.empty(0, np.int32))
     return Units(np.concatenate([p.addresses for p in parts]), np.concatenate([p.pages for p in parts]),
                  np.concatenate([p.nodes for p in parts]))
-
-
-HUGE_PAGES = 512  # base pages in a 2 MiB PMD-mapped THP on x86_64 and arm64 (4 KiB pages)
 
 
 def _huge_units(addresses: npt.NDArray[np.uint64], nodes: npt.NDArray[np.int32],
