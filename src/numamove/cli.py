@@ -431,7 +431,7 @@ def move(kernel: Kernel, target: str, vma: str | None, ranges: tuple[str, ...], 
         _check_move(kernel, pid, weights, move_all)
     chooser = one_node(next(iter(weights))) if len(weights) == 1 else interleave(weights) if weights else None
     documents = []
-    failed = False
+    problems: list[str] = []
     for pid in pids:
         scan = scan_process(pid, kernel=kernel, pages=True, policies=False, select=vma_selector(vma) if vma
                             else None, ranges=address_ranges)
@@ -455,15 +455,18 @@ def move(kernel: Kernel, target: str, vma: str | None, ranges: tuple[str, ...], 
                                     progress=update, kernel=kernel)
             finally:
                 finish()
-        failed = failed or bool(result.failed) or result.stopped is not None
+        if result.stopped:
+            problems.append(result.stopped)
+        elif result.failed:
+            problems.append(f"{sum(result.failed.values())} pages of pid {pid} did not end where asked")
         if as_json:
             documents.append({"pid": pid, "dry_run": dry_run, **result.to_dict()})
         else:
             _print_move(pid, result, dry_run)
     if as_json:
         click.echo(json.dumps(documents[0] if len(documents) == 1 else documents, indent=1))
-    if failed:
-        click.echo("numamove: error: some pages did not end where asked (see above)", err=True)
+    if problems:
+        click.echo(f"numamove: error: {'; '.join(problems)}", err=True)
         sys.exit(EXIT_ERROR)
 
 

@@ -426,19 +426,24 @@ def test_zombie_target_between_calls_stops_the_move(layout: Layout) -> None:
 
 def test_cli_target_exiting_mid_move_exits_1(layout: Layout) -> None:
     zero, one = layout.cpu_nodes
-    with forked(reaped_at_once(one, 1.0)) as child:
+    # The target exits 2 s into a move that takes about 4 s. The command first scans the
+    # target's pages; on a loaded machine that scan may outlast the 2 s, and then the
+    # target is gone before the first move: also one error line, nothing half-done.
+    with forked(reaped_at_once(one, 2.0)) as child:
         pid, base = map(int, child.receive().split())
         span = f"{base:#x}-{base + EXIT_PAGES * PAGE_SIZE:#x}"
         child.send("go")
         started = time.monotonic()
-        result = cli("move", str(pid), "--to", str(zero), "--range", span, "--rate", str(RATE / 1e6),
-                     "--budget", "2")
+        result = cli("move", str(pid), "--to", str(zero), "--range", span, "--rate", str(RATE / 1e6))
         took = time.monotonic() - started
         assert child.receive() == "reaped 0"
     assert result.exit_code == 1, result.output
     assert result.stderr.startswith("numamove: error: ") and result.stderr.count("\n") == 1, result.stderr
-    assert f"stopped: process {pid} exited during the move" in result.stdout, result.output
-    assert took < 3.5, (took, result.output)
+    if result.stdout:
+        assert f"stopped: process {pid} exited during the move" in result.stdout, result.output
+        assert took < 4.5, (took, result.output)
+    else:
+        assert result.stderr == f"numamove: error: no such process: pid {pid}\n", result.stderr
 
 
 # --- 6: a page other processes map -----------------------------------------------------------------
@@ -462,7 +467,7 @@ def test_shared_pages_move_only_with_all(layout: Layout, region: MakeRegion) -> 
         assert refused.exit_code == 1, refused.output
         assert ("64 pages -EACCES: mapped by several processes: only MPOL_MF_MOVE_ALL (with CAP_SYS_NICE) "
                 "moves it") in refused.stdout, refused.output
-        assert refused.stderr == "numamove: error: some pages did not end where asked (see above)\n"
+        assert refused.stderr == f"numamove: error: 64 pages of pid {t.pid} did not end where asked\n"
         assert t.where().tolist() == [zero] * 64
         as_json = cli("move", str(t.pid), "--to", str(one), "--range", t.span(), "--json")
         assert as_json.exit_code == 1 and json.loads(as_json.stdout)["failed"] == {"-EACCES": 64}
