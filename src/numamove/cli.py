@@ -21,7 +21,7 @@ from numamove.errors import InvalidInputError, NumaMoveError
 
 if TYPE_CHECKING:
     from numamove.kernel import Kernel
-    from numamove.mover import Chooser, MoveResult, Units
+    from numamove.mover import MoveResult
     from numamove.placement import ProcessMemory
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -371,26 +371,6 @@ def _print_move(pid: int, result: MoveResult, dry_run: bool) -> None:
         click.echo(f"  stopped: {result.stopped}")
 
 
-def _plan(units: Units, chooser: Chooser) -> MoveResult:
-    """What a move would do, without a syscall (--dry-run)."""
-    import numpy as np
-
-    from numamove.mover import MoveResult
-
-    result = MoveResult()
-    present = units.nodes >= 0
-    targets = chooser(units)
-    result.not_present = int(units.pages[~present].sum())
-    result.already_there = int(units.pages[present & (targets == units.nodes)].sum())
-    todo = present & (targets != units.nodes)
-    pairs = np.stack([units.nodes[todo], targets[todo]])
-    if pairs.size:
-        keys, inverse = np.unique(pairs, axis=1, return_inverse=True)
-        sums = np.bincount(inverse.ravel(), weights=units.pages[todo])
-        result.moved = {(int(a), int(b)): int(n) for a, b, n in zip(keys[0], keys[1], sums, strict=True)}
-    return result
-
-
 @main.command()
 @scan_options
 @click.option("--to", "to", required=True, metavar="NODES[:WEIGHT,...]|threads",
@@ -416,7 +396,7 @@ def move(kernel: Kernel, target: str, vma: str | None, ranges: tuple[str, ...], 
     Exits 1 unless every present page in scope ends where asked.
     """
     from numamove._syscalls import MPOL_MF_MOVE, MPOL_MF_MOVE_ALL
-    from numamove.mover import interleave, move_units, one_node, thread_nodes, units_from_scan
+    from numamove.mover import interleave, move_units, one_node, plan, thread_nodes, units_from_scan
     from numamove.nodemask import parse_nodemask
     from numamove.placement import scan_process, vma_selector
 
@@ -445,7 +425,7 @@ def move(kernel: Kernel, target: str, vma: str | None, ranges: tuple[str, ...], 
 
             units = units.subset(np.isin(units.nodes, list(sources)) | (units.nodes < 0))
         if dry_run:
-            result = _plan(units, chooser)
+            result = plan(units, chooser)
         else:
             update, finish = _progress(f"pid {pid}")
             try:

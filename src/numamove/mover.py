@@ -33,6 +33,7 @@ __all__ = [
     "interleave",
     "move_units",
     "one_node",
+    "plan",
     "remap_nodes",
     "thread_nodes",
     "units_from_scan",
@@ -241,18 +242,7 @@ def move_units(
     result = MoveResult()
     started = time.monotonic()
 
-    present = units.nodes >= 0
-    result.not_present = int(units.pages[~present].sum())
-    targets = np.asarray(chooser(units), dtype=np.int32)
-    if targets.shape != units.nodes.shape:
-        raise InvalidInputError(f"the chooser gave {targets.size} targets for {len(units)} units")
-    there = present & (targets == units.nodes)
-    result.already_there = int(units.pages[there].sum())
-    to_move = present & ~there
-    if to_move.all():  # the usual case: no copies
-        pending, pending_targets = units, targets
-    else:
-        pending, pending_targets = units.subset(to_move), targets[to_move]
+    targets, there, pending, pending_targets = _prepare(units, chooser, result)
     total = int(pending.pages.sum())
     per_page_cost = 0.0  # seconds per base page, measured by every call
     last_batch = 0
@@ -337,6 +327,34 @@ def _exited(kernel: Kernel, pid: int) -> bool:
 
 CALIBRATION_PAGES = 32
 """Base pages in the first call, before the cost of a page on this machine is known."""
+
+
+def plan(units: Units, chooser: Chooser) -> MoveResult:
+    """What ``move_units`` would do with these units, without a syscall (a dry run)."""
+    result = MoveResult()
+    _, _, pending, pending_targets = _prepare(units, chooser, result)
+    result.moved = _pair_counts(pending.nodes, pending_targets, pending.pages)
+    return result
+
+
+def _prepare(units: Units, chooser: Chooser, result: MoveResult) -> tuple[
+        npt.NDArray[np.int32], npt.NDArray[np.bool_], Units, npt.NDArray[np.int32]]:
+    """Ask the chooser, count what is skipped into ``result``, and return what is to move.
+
+    Returns (every unit's target, which units are already there, the units to move
+    and their targets).
+    """
+    present = units.nodes >= 0
+    result.not_present = int(units.pages[~present].sum())
+    targets = np.asarray(chooser(units), dtype=np.int32)
+    if targets.shape != units.nodes.shape:
+        raise InvalidInputError(f"the chooser gave {targets.size} targets for {len(units)} units")
+    there = present & (targets == units.nodes)
+    result.already_there = int(units.pages[there].sum())
+    to_move = present & ~there
+    if to_move.all():  # the usual case: no copies
+        return targets, there, units, targets
+    return targets, there, units.subset(to_move), targets[to_move]
 
 
 def _batch_size(cumulative: npt.NDArray[np.int64], position: int, per_page_cost: float, budget: float,

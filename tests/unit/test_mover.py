@@ -178,3 +178,9 @@ def test_thread_nodes_follow_the_threads() -> None:
     lonely = ProcessMemory(pid=3, name="x", vmas=[], method="pagemap", threads=[ThreadPlacement(3, 0, None)])
     with pytest.raises(numamove.InvalidInputError, match="no thread with a known node"):
         numamove.thread_nodes(lonely)
+
+
+def test_plan_counts_what_a_move_would_do_without_a_call(fake: FakeSyscalls) -> None:
+    result = numamove.mover.plan(units([0, 1, -2, 0, 2], [512, 1, 1, 1, 1]), one_node(1))
+    assert result.moved == {(0, 1): 513, (2, 1): 1}
+    assert (result.already_there, result.not_present, result.calls) == (1, 1, 0) and fake.calls == []
