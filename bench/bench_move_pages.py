@@ -45,7 +45,7 @@ def compile_c(directory: Path) -> Path:
 
 
 def run_c(binary: Path, *args: object) -> list[float]:
-    """The seconds of each timed pass the C program reports."""
+    """The seconds of each timed pass a C side reports ("seconds S mismatches M" lines)."""
     run = subprocess.run([str(binary), *map(str, args)], capture_output=True, text=True, check=False)
     seconds: list[float] = []
     wrong = 0
@@ -54,7 +54,7 @@ def run_c(binary: Path, *args: object) -> list[float]:
         if fields[:1] == ["seconds"]:
             seconds.append(float(fields[1]))
             wrong += int(fields[3])
-    if run.returncode != 0:
+    if run.returncode != 0 or wrong:
         raise BenchError(f"C side exited {run.returncode} with {wrong} wrong statuses: {run.stderr.strip()}")
     return seconds
 

@@ -34,6 +34,7 @@ from pathlib import Path
 
 import numpy as np
 import numpy.typing as npt
+from bench_move_pages import BenchError, run_c  # this folder: the scripts run from it
 
 import numamove
 from numamove.mover import Units, move_units, one_node
@@ -43,10 +44,6 @@ PAGE = mmap.PAGESIZE
 MOVER_TARGET = 0.90
 LARGE_BUDGET = 10.0  # seconds: the batches then grow 4x per call (32, 128, ...), as the C side is told
 DEFAULT_BUDGET = 0.020  # the CLI's --budget default, shown for information
-
-
-class BenchError(Exception):
-    """A call failed, a status is wrong or contents changed: the timings would mean nothing."""
 
 
 def compile_c(directory: Path) -> Path:
@@ -64,22 +61,6 @@ def other_vms() -> list[str]:
 
 
 # --- 1. the mover against C --------------------------------------------------------------------
-
-
-def run_c_moves(binary: Path, pages: int, rounds: int, node_a: int, node_b: int,
-                sizes: list[int]) -> list[float]:
-    run = subprocess.run([str(binary), "move", str(pages), str(rounds), str(node_a), str(node_b),
-                          *map(str, sizes)], capture_output=True, text=True, check=False)
-    seconds: list[float] = []
-    wrong = 0
-    for line in run.stdout.splitlines():
-        fields = line.split()  # "seconds S mismatches M"
-        if fields[:1] == ["seconds"]:
-            seconds.append(float(fields[1]))
-            wrong += int(fields[3])
-    if run.returncode != 0 or wrong:
-        raise BenchError(f"C side exited {run.returncode} with {wrong} wrong statuses: {run.stderr.strip()}")
-    return seconds
 
 
 @contextmanager
@@ -143,12 +124,12 @@ def bench_mover(binary: Path, pages: int, rounds: int, node_a: int, node_b: int)
         sizes: list[int] = []
         mover_pass(addresses, node_b, LARGE_BUDGET, sizes)  # warm-up, and the batch sizes the mover used
         mover_pass(addresses, node_a, LARGE_BUDGET)
-        run_c_moves(binary, pages, 1, node_a, node_b, sizes)  # warm-up
+        run_c(binary, "move", pages, 1, node_a, node_b, *sizes)  # warm-up
         c_seconds: list[float] = []
         mover_seconds: list[float] = []
         # Alternate C and mover blocks, so drift on the machine hits both alike.
         for _ in range(rounds):
-            c_seconds += run_c_moves(binary, pages, 1, node_a, node_b, sizes)
+            c_seconds += run_c(binary, "move", pages, 1, node_a, node_b, *sizes)
             mover_seconds += mover_block(buffer, addresses, 1, node_a, node_b, LARGE_BUDGET)
         small_sizes: list[int] = []
         mover_pass(addresses, node_b, DEFAULT_BUDGET, small_sizes)
