@@ -114,47 +114,53 @@ def read_numa_maps(pid: int) -> None:
         file.read()
 
 
-def run_c(binary: Path, mode: str, pid: int, reps: int) -> list[tuple[float, Counts]]:
-    """Each rep's seconds and per-node counts, as the C program reports them."""
-    done = subprocess.run([str(binary), mode, str(pid), str(reps)],
-                          capture_output=True, text=True, check=False)
-    if done.returncode:
-        raise BenchError(f"where_c {mode} exited {done.returncode}: {done.stderr.strip()}")
-    results = []
-    for line in done.stdout.splitlines():
-        _, time_text, *pairs = line.split()  # "rep SECONDS NODE:PAGES ..."
-        counts = {int(node): int(pages) for node, pages in (pair.split(":") for pair in pairs)}
-        results.append((float(time_text), counts))
-    return results
+def parse_rep(line: str) -> tuple[float, Counts]:
+    """One scan's seconds and per-node counts from the C program's "rep SECONDS NODE:PAGES ..."."""
+    _, time_text, *pairs = line.split()
+    return float(time_text), {int(node): int(pages) for node, pages in (pair.split(":") for pair in pairs)}
 
 
 def per_page(binary: Path, pid: int, method: str, rounds: int, reps: int) -> tuple[list[float], list[float]]:
-    """C and python seconds per scan, alternating blocks of ``reps``; every count must agree."""
+    """C and python seconds per scan, one of each in turn; every count must agree.
+
+    Single scans alternate (C through ``where_c serve``), so a slow spell of the
+    machine falls on both sides alike.
+    """
     mode = "pagemap" if method == "pagemap" else "query"
     seen: list[Counts] = []
+    c_times: list[float] = []
+    python_times: list[float] = []
+    with subprocess.Popen([str(binary), "serve", str(pid)], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                          text=True) as server:
+        assert server.stdin is not None and server.stdout is not None
 
-    def python_block(count: int) -> list[float]:
-        times = []
-        for _ in range(count):
+        def c_scan() -> float:
+            assert server.stdin is not None and server.stdout is not None
+            server.stdin.write(f"{mode}\n")
+            server.stdin.flush()
+            line = server.stdout.readline()
+            if not line:
+                raise BenchError(f"where_c serve exited {server.wait()} during a {mode} scan")
+            seconds, counts = parse_rep(line)
+            seen.append(counts)
+            return seconds
+
+        def python_scan() -> float:
             start = time.perf_counter()
             scan = scan_process(pid, pages=True, policies=False, detail=False, method=method,
                                 keep_pages=False)
-            times.append(time.perf_counter() - start)
+            seconds = time.perf_counter() - start
             seen.append(scan.pages_by_node)
-        return times
+            return seconds
 
-    def c_block(count: int) -> list[float]:
-        results = run_c(binary, mode, pid, count)
-        seen.extend(counts for _, counts in results)
-        return [time for time, _ in results]
-
-    c_block(1)  # warm-up, discarded
-    python_block(1)
-    c_times: list[float] = []
-    python_times: list[float] = []
-    for _ in range(rounds):
-        c_times += c_block(reps)
-        python_times += python_block(reps)
+        c_scan()  # warm-up, discarded
+        python_scan()
+        for _ in range(rounds * reps):
+            c_times.append(c_scan())
+            python_times.append(python_scan())
+        server.stdin.close()
+        if server.wait():
+            raise BenchError(f"where_c serve exited {server.returncode}")
     if any(counts != seen[0] for counts in seen) or not seen[0]:
         distinct = sorted({str(sorted(counts.items())) for counts in seen})
         raise BenchError(f"{method}: C and python (or reps) disagree on pages per node: {distinct}")

@@ -6,9 +6,12 @@
  *   where_c pagemap PID REPS    count PID's present pages per node from pagemap PFNs and the
  *                               memory-block -> node table of /sys
  *   where_c query PID REPS      the same, asking move_pages(2) (nodes = NULL) for the present pages
+ *   where_c serve PID           one scan per line read from stdin ("pagemap" or "query"), so a
+ *                               caller can alternate single scans with its own
  *
- * Each scan mode prints one line per rep, "rep SECONDS NODE:PAGES ...", and exits 1 on any error.
- * A rep reads /proc/PID/maps and /sys afresh, as one numamove scan_process() call does.
+ * Each scan prints one line, "rep SECONDS NODE:PAGES ...", and the program exits 1 on any error.
+ * A rep reads /proc/PID/maps afresh and keeps the memory-block table while the set of blocks
+ * stays the same, as numamove's scan_process() does.
  */
 #define _GNU_SOURCE
 #include <dirent.h>
@@ -215,13 +218,24 @@ static void scan(const char *pid, int query, long *counts)
     static uint64_t entries[CHUNK];
     static void *addresses[CHUNK];
     static int status[CHUNK];
-    size_t vma_count, blocks = 0;
+    size_t vma_count;
     struct vma *vmas = read_maps(pid, &vma_count);
-    uint64_t block_pages = 1;
-    int *table = NULL;
+    /* The block table is kept while /sys/devices/system/memory holds the same number of block
+     * directories (its link count), as numamove keeps its PFN -> node map. */
+    static uint64_t block_pages = 1;
+    static int *table = NULL;
+    static size_t blocks;
+    static nlink_t block_dirs;
+    struct stat memory_dir;
     if (!query) {
-        block_pages = read_hex("/sys/devices/system/memory/block_size_bytes") / (uint64_t)page_size;
-        table = block_table(&blocks);
+        if (stat("/sys/devices/system/memory", &memory_dir) != 0)
+            die("/sys/devices/system/memory");
+        if (!table || memory_dir.st_nlink != block_dirs) {
+            free(table);
+            block_pages = read_hex("/sys/devices/system/memory/block_size_bytes") / (uint64_t)page_size;
+            table = block_table(&blocks);
+            block_dirs = memory_dir.st_nlink;
+        }
     }
     int pagemap = open_pagemap(pid);
     memset(counts, 0, MAX_NODES * sizeof *counts);
@@ -256,8 +270,21 @@ static void scan(const char *pid, int query, long *counts)
         }
     }
     close(pagemap);
-    free(table);
     free(vmas);
+}
+
+static void timed_scan(const char *pid, int query)
+{
+    long counts[MAX_NODES];
+    double start = now();
+    scan(pid, query, counts);
+    double seconds = now() - start;
+    printf("rep %.9f", seconds);
+    for (int node = 0; node < MAX_NODES; node++)
+        if (counts[node])
+            printf(" %d:%ld", node, counts[node]);
+    printf("\n");
+    fflush(stdout);
 }
 
 static int hold(long mib, int file_count, char **files)
@@ -306,22 +333,19 @@ int main(int argc, char **argv)
     page_size = sysconf(_SC_PAGESIZE);
     if (argc >= 3 && !strcmp(argv[1], "hold"))
         return hold(atol(argv[2]), argc - 3, argv + 3);
-    if (argc != 4 || (strcmp(argv[1], "pagemap") && strcmp(argv[1], "query"))) {
-        fprintf(stderr, "usage: where_c hold MIB [FILE...] | where_c pagemap|query PID REPS\n");
+    if (!(argc == 3 && !strcmp(argv[1], "serve")) &&
+        (argc != 4 || (strcmp(argv[1], "pagemap") && strcmp(argv[1], "query")))) {
+        fprintf(stderr, "usage: where_c hold MIB [FILE...] | where_c pagemap|query PID REPS | where_c serve PID\n");
         return 2;
     }
-    int query = !strcmp(argv[1], "query");
-    long counts[MAX_NODES];
     find_zero_pages(); /* once, as numamove caches them */
-    for (long rep = 0; rep < atol(argv[3]); rep++) {
-        double start = now();
-        scan(argv[2], query, counts);
-        double seconds = now() - start;
-        printf("rep %.9f", seconds);
-        for (int node = 0; node < MAX_NODES; node++)
-            if (counts[node])
-                printf(" %d:%ld", node, counts[node]);
-        printf("\n");
+    if (!strcmp(argv[1], "serve")) {
+        char request[32];
+        while (fgets(request, sizeof request, stdin))
+            timed_scan(argv[2], !strcmp(request, "query\n"));
+        return 0;
     }
+    for (long rep = 0; rep < atol(argv[3]); rep++)
+        timed_scan(argv[2], !strcmp(argv[1], "query"));
     return 0;
 }

@@ -1,62 +1,144 @@
 """numamove: see and move the pages of Linux processes across NUMA nodes.
 
 The public API is what ``__all__`` lists; submodules are implementation.
+Names are imported on first use (PEP 562), so a command pays only for the
+modules it needs: ``numamove nodes`` never loads numpy.
 """
 
-from numamove._syscalls import MPOL_MF_MOVE, MPOL_MF_MOVE_ALL, MPOL_MF_STRICT
-from numamove.errors import (
-    BadAddressError,
-    InputTypeError,
-    InvalidInputError,
-    InvalidRequestError,
-    KernelError,
-    NodemaskSyntaxError,
-    NodeNotAllowedError,
-    NodeOfflineError,
-    NoSuchProcessError,
-    NotPermittedError,
-    NumaMoveError,
-    OutOfMemoryError,
-    TooManyPagesError,
-    TopologyError,
-    UnsupportedError,
-)
-from numamove.kernel import Kernel
-from numamove.mempolicy import (
-    MPOL_F_RELATIVE_NODES,
-    MPOL_F_STATIC_NODES,
-    MemPolicy,
-    Mode,
-    get_mempolicy,
-    mbind,
-    set_mempolicy,
-)
-from numamove.mover import (
-    MoveResult,
-    Units,
-    by_source,
-    interleave,
-    move_units,
-    one_node,
-    remap_nodes,
-    thread_nodes,
-    units_from_scan,
-)
-from numamove.nodemask import format_nodemask, parse_cpulist, parse_nodemask
-from numamove.pages import BATCH_PAGES, migrate_pages, move_pages
-from numamove.placement import (
-    Application,
-    PagePlacement,
-    ProcessMemory,
-    ThreadPlacement,
-    Vma,
-    VmaKind,
-    scan_application,
-    scan_process,
-)
-from numamove.status import PageStatus, describe_status, status_counts
-from numamove.targets import resolve_targets
-from numamove.topology import Node, Topology, nodes, read_topology
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from numamove._syscalls import MPOL_MF_MOVE, MPOL_MF_MOVE_ALL, MPOL_MF_STRICT
+    from numamove.errors import (
+        BadAddressError,
+        InputTypeError,
+        InvalidInputError,
+        InvalidRequestError,
+        KernelError,
+        NodemaskSyntaxError,
+        NodeNotAllowedError,
+        NodeOfflineError,
+        NoSuchProcessError,
+        NotPermittedError,
+        NumaMoveError,
+        OutOfMemoryError,
+        TooManyPagesError,
+        TopologyError,
+        UnsupportedError,
+    )
+    from numamove.kernel import Kernel
+    from numamove.mempolicy import (
+        MPOL_F_RELATIVE_NODES,
+        MPOL_F_STATIC_NODES,
+        MemPolicy,
+        Mode,
+        get_mempolicy,
+        mbind,
+        set_mempolicy,
+    )
+    from numamove.mover import (
+        MoveResult,
+        Units,
+        by_source,
+        interleave,
+        move_units,
+        one_node,
+        remap_nodes,
+        thread_nodes,
+        units_from_scan,
+    )
+    from numamove.nodemask import format_nodemask, parse_cpulist, parse_nodemask
+    from numamove.pages import BATCH_PAGES, migrate_pages, move_pages
+    from numamove.placement import (
+        Application,
+        PagePlacement,
+        ProcessMemory,
+        ThreadPlacement,
+        Vma,
+        VmaKind,
+        scan_application,
+        scan_process,
+    )
+    from numamove.status import PageStatus, describe_status, status_counts
+    from numamove.targets import resolve_targets
+    from numamove.topology import Node, Topology, nodes, read_topology
+
+_HOMES = {
+    "MPOL_MF_MOVE": "numamove._syscalls",
+    "MPOL_MF_MOVE_ALL": "numamove._syscalls",
+    "MPOL_MF_STRICT": "numamove._syscalls",
+    "BadAddressError": "numamove.errors",
+    "InputTypeError": "numamove.errors",
+    "InvalidInputError": "numamove.errors",
+    "InvalidRequestError": "numamove.errors",
+    "KernelError": "numamove.errors",
+    "NoSuchProcessError": "numamove.errors",
+    "NodeNotAllowedError": "numamove.errors",
+    "NodeOfflineError": "numamove.errors",
+    "NodemaskSyntaxError": "numamove.errors",
+    "NotPermittedError": "numamove.errors",
+    "NumaMoveError": "numamove.errors",
+    "OutOfMemoryError": "numamove.errors",
+    "TooManyPagesError": "numamove.errors",
+    "TopologyError": "numamove.errors",
+    "UnsupportedError": "numamove.errors",
+    "Kernel": "numamove.kernel",
+    "MPOL_F_RELATIVE_NODES": "numamove.mempolicy",
+    "MPOL_F_STATIC_NODES": "numamove.mempolicy",
+    "MemPolicy": "numamove.mempolicy",
+    "Mode": "numamove.mempolicy",
+    "get_mempolicy": "numamove.mempolicy",
+    "mbind": "numamove.mempolicy",
+    "set_mempolicy": "numamove.mempolicy",
+    "MoveResult": "numamove.mover",
+    "Units": "numamove.mover",
+    "by_source": "numamove.mover",
+    "interleave": "numamove.mover",
+    "move_units": "numamove.mover",
+    "one_node": "numamove.mover",
+    "remap_nodes": "numamove.mover",
+    "thread_nodes": "numamove.mover",
+    "units_from_scan": "numamove.mover",
+    "format_nodemask": "numamove.nodemask",
+    "parse_cpulist": "numamove.nodemask",
+    "parse_nodemask": "numamove.nodemask",
+    "BATCH_PAGES": "numamove.pages",
+    "migrate_pages": "numamove.pages",
+    "move_pages": "numamove.pages",
+    "Application": "numamove.placement",
+    "PagePlacement": "numamove.placement",
+    "ProcessMemory": "numamove.placement",
+    "ThreadPlacement": "numamove.placement",
+    "Vma": "numamove.placement",
+    "VmaKind": "numamove.placement",
+    "scan_application": "numamove.placement",
+    "scan_process": "numamove.placement",
+    "PageStatus": "numamove.status",
+    "describe_status": "numamove.status",
+    "status_counts": "numamove.status",
+    "resolve_targets": "numamove.targets",
+    "Node": "numamove.topology",
+    "Topology": "numamove.topology",
+    "nodes": "numamove.topology",
+    "read_topology": "numamove.topology",
+}
+
+
+def __getattr__(name: str) -> Any:
+    home = _HOMES.get(name)
+    if home is None:
+        raise AttributeError(f"module 'numamove' has no attribute {name!r}")
+    value = getattr(importlib.import_module(home), name)
+    globals()[name] = value  # once: later lookups are plain attribute reads
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(__all__)
+
 
 __version__ = "0.1.0"
 

@@ -9,14 +9,16 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any, BinaryIO
-
-import numpy.typing as npt
+from typing import TYPE_CHECKING, Any, BinaryIO
 
 from numamove._parsers import parse_status
-from numamove._syscalls import CallFacts, LinuxSyscalls, Syscalls
 from numamove.errors import TopologyError
 from numamove.nodemask import parse_cpulist
+
+if TYPE_CHECKING:
+    import numpy.typing as npt
+
+    from numamove._syscalls import CallFacts, Syscalls
 
 __all__ = ["Kernel", "default_kernel"]
 
@@ -33,6 +35,8 @@ class Kernel:
 
     def __init__(self, root: str | Path = "/", syscalls: Syscalls | None = None) -> None:
         self.root = Path(root)
+        # Plain strings, not Path objects: a scan opens dozens of files and pathlib's joins add up.
+        self._prefix = str(self.root).rstrip("/") + "/"
         self._syscalls = syscalls
 
     def __repr__(self) -> str:
@@ -41,26 +45,38 @@ class Kernel:
     @property
     def syscalls(self) -> Syscalls:
         if self._syscalls is None:
+            from numamove._syscalls import LinuxSyscalls  # ctypes: loaded by the first syscall
+
             self._syscalls = LinuxSyscalls()
         return self._syscalls
 
     def path(self, relative: str) -> Path:
         return self.root / relative.lstrip("/")
 
+    def _join(self, relative: str) -> str:
+        return self._prefix + relative.lstrip("/")
+
     def read_text(self, relative: str) -> str:
         """The text of a file under the root, e.g. ``read_text("proc/self/status")``."""
-        with open(self.path(relative), encoding="utf-8", errors="replace") as file:
+        with open(self._join(relative), encoding="utf-8", errors="replace") as file:
             return file.read()
 
     def read_bytes(self, relative: str) -> bytes:
-        with open(self.path(relative), "rb") as file:
+        with open(self._join(relative), "rb") as file:
             return file.read()
 
     def exists(self, relative: str) -> bool:
-        return self.path(relative).exists()
+        return os.path.exists(self._join(relative))
+
+    def subdirectories(self, relative: str) -> int:
+        """How many directories a directory holds, from its link count (sysfs keeps it exact).
+
+        A cheap way to notice that /sys/devices/system/memory gained or lost blocks.
+        """
+        return os.stat(self._join(relative)).st_nlink - 2
 
     def listdir(self, relative: str) -> list[str]:
-        return sorted(entry.name for entry in self.path(relative).iterdir())
+        return sorted(os.listdir(self._join(relative)))
 
     def node_list(self, name: str) -> frozenset[int]:
         """A node state list from /sys/devices/system/node: "online", "has_cpu", "has_memory"..."""
@@ -89,8 +105,14 @@ class Kernel:
     def has_capability(self, bit: int) -> bool:
         """Whether the caller's effective capabilities (CapEff) hold capability ``bit``."""
         try:
-            effective = int(self.process_status(0)["CapEff"], 16)
-        except (OSError, KeyError, ValueError):
+            status = self.read_text("proc/self/status")
+        except OSError:
+            return False
+        # Only the one line: every scan asks, and parsing all of status costs more than reading it.
+        _, found, rest = status.partition("\nCapEff:")
+        try:
+            effective = int(rest.split("\n", 1)[0], 16) if found else 0
+        except ValueError:
             return False
         return bool(effective >> bit & 1)
 
@@ -100,7 +122,7 @@ class Kernel:
 
     def open(self, relative: str) -> BinaryIO:
         """A file under the root, opened unbuffered for reading at offsets (pagemap)."""
-        return open(self.path(relative), "rb", buffering=0)
+        return open(self._join(relative), "rb", buffering=0)
 
     def read_into(self, file: BinaryIO, buffer: npt.NDArray[Any], offset: int) -> int:
         """Fill ``buffer`` from ``file`` at ``offset`` with pread(2); returns the bytes read.
@@ -119,6 +141,8 @@ class Kernel:
 
     def call_facts(self, pid: int = 0, flags: int = 0, nodes: frozenset[int] = frozenset()) -> CallFacts:
         """What a NUMA call was asked, with lookups that explain its failure on demand."""
+        from numamove._syscalls import CallFacts
+
         return CallFacts(pid=pid, flags=flags, nodes=nodes, online_nodes=self.online_nodes,
                          allowed_nodes=self.mems_allowed, can_move_all=self.has_cap_sys_nice)
 

@@ -44,6 +44,7 @@ def move_pages(
     *,
     kernel: Kernel | None = None,
     batch: int = BATCH_PAGES,
+    out: npt.NDArray[np.int32] | None = None,
 ) -> npt.NDArray[np.int32]:
     """Query or move the pages of a process with move_pages(2).
 
@@ -54,6 +55,10 @@ def move_pages(
     Returns the kernel's per-page status as int32: a node id, or a negative
     errno (see :class:`PageStatus`). A positive syscall result (pages that
     could not be moved) is not an error: those pages carry their status.
+
+    ``out``, an int32 array of one entry per page, receives the statuses
+    (and is returned) instead of a new array: a caller scanning chunk after
+    chunk reuses one.
 
     Raises a :class:`KernelError` subclass when a call fails as a whole
     (``.pages_done`` says how many pages earlier batches covered), and
@@ -81,7 +86,14 @@ def move_pages(
 
     # A move that returns a positive count leaves the statuses of the pages after the
     # failed group unwritten (do_pages_move()); the sentinel finds them afterwards.
-    status = np.empty(count, dtype=np.int32) if targets is None else np.full(count, _UNREPORTED, np.int32)
+    if out is None:
+        status = np.empty(count, dtype=np.int32)
+    elif out.dtype != np.int32 or out.shape != (count,) or not out.flags.c_contiguous:
+        raise InvalidInputError(f"out must be a contiguous int32 array of {count} entries")
+    else:
+        status = out
+    if targets is not None:
+        status.fill(_UNREPORTED)
     if count == 0:
         return status
     kernel = kernel or default_kernel()

@@ -14,13 +14,16 @@ Pages are counted as base pages: a 2 MiB THP or hugetlb page counts 512.
 
 from __future__ import annotations
 
+import bisect
 import dataclasses
 import enum
 import errno
 import itertools
 import mmap
+import queue
 import re
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, BinaryIO
 
@@ -32,6 +35,7 @@ from numamove.kernel import NODE_DIR, Kernel, default_kernel
 from numamove.pages import move_pages
 from numamove.procfs import (
     PM_PFN_MASK,
+    PM_PRESENT,
     PM_SWAP,
     MapsEntry,
     NumaMapsEntry,
@@ -42,7 +46,6 @@ from numamove.procfs import (
     parse_numa_maps,
     parse_smaps,
     parse_task_stat,
-    pfn_nodes,
 )
 from numamove.topology import cpu_nodes
 
@@ -407,30 +410,77 @@ def read_threads(pid: int, kernel: Kernel) -> list[ThreadPlacement]:
         tids = [int(t) for t in kernel.listdir(f"proc/{pid}/task") if t.isdigit()]
     except OSError:
         return []
-    cpu_node = cpu_nodes(kernel)
     threads = []
+    cpu_node = _cpu_nodes(kernel)
+    refreshed = False
     for tid in tids:
         try:
             stat = parse_task_stat(kernel.read_text(f"proc/{pid}/task/{tid}/stat"))
         except OSError:
             continue  # the thread exited
+        if stat.processor not in cpu_node and not refreshed:
+            cpu_node, refreshed = _cpu_nodes(kernel, fresh=True), True  # a CPU that came online since
         threads.append(ThreadPlacement(tid, stat.processor, cpu_node.get(stat.processor)))
     return threads
 
 
+_CPU_NODES: dict[str, tuple[int, dict[int, int]]] = {}
+
+
+def _cpu_nodes(kernel: Kernel, fresh: bool = False) -> dict[int, int]:
+    """cpu_nodes(), kept while /sys/devices/system/cpu has the same subdirectories (no CPU added).
+
+    A CPU keeps its node while the machine runs; every scan asks for the map.
+    """
+    key = str(kernel.root)
+    try:
+        dirs = kernel.subdirectories("sys/devices/system/cpu")
+    except OSError:
+        dirs = -1
+    cached = _CPU_NODES.get(key)
+    if cached is None or fresh or dirs < 0 or cached[0] != dirs:
+        cached = _CPU_NODES[key] = (dirs, cpu_nodes(kernel))
+    return cached[1]
+
+
 def node_memory_blocks(kernel: Kernel) -> tuple[int, npt.NDArray[np.int32]]:
     """(pages per memory block, node of each block) from /sys/devices/system/node/nodeN/memoryM."""
-    block_pages = parse_memory_block_size(kernel.read_text("sys/devices/system/memory/block_size_bytes")) \
-        // PAGE_SIZE
-    owners: dict[int, int] = {}
+    block_pages = parse_memory_block_size(kernel.read_text(f"{MEMORY_DIR}/block_size_bytes")) // PAGE_SIZE
+    blocks: list[int] = []
+    owners: list[int] = []
     for node in sorted(kernel.online_nodes()):
-        for entry in kernel.listdir(f"{NODE_DIR}/node{node}"):
-            if entry.startswith("memory") and entry[6:].isdigit():
-                owners[int(entry[6:])] = node
-    table = np.full(max(owners, default=-1) + 1, -1, dtype=np.int32)
-    for block, node in owners.items():
-        table[block] = node
+        # A node directory lists a few hundred entries: one regex pass, not a loop over them.
+        found = _MEMORY_ENTRY.findall("\n".join(kernel.listdir(f"{NODE_DIR}/node{node}")))
+        blocks += map(int, found)
+        owners += [node] * len(found)
+    table = np.full(max(blocks, default=-1) + 1, -1, dtype=np.int32)
+    table[np.array(blocks, dtype=np.intp)] = owners
     return block_pages, table
+
+
+MEMORY_DIR = "sys/devices/system/memory"
+_MEMORY_ENTRY = re.compile(r"^memory(\d+)$", re.MULTILINE)
+_FRAMES: dict[str, tuple[int, _FrameNodes]] = {}
+
+
+def _frame_nodes(kernel: Kernel) -> _FrameNodes:
+    """The PFN -> node map of the kernel, kept while its set of memory blocks stays the same.
+
+    A daemon scans again and again, and hotplug (a CXL device coming online, say)
+    adds or removes block directories, which changes the directory's link count.
+    """
+    key = str(kernel.root)
+    try:
+        blocks = kernel.subdirectories(MEMORY_DIR)
+    except OSError:
+        blocks = -1  # no memory directory: build the map each time, and let the reads explain
+    cached = _FRAMES.get(key)
+    if cached is not None and blocks >= 0 and cached[0] == blocks:
+        return cached[1]
+    block_pages, block_node = node_memory_blocks(kernel)
+    frames = _FrameNodes.build(block_pages, block_node, _runs(_zero_page_pfns(kernel)))
+    _FRAMES[key] = (blocks, frames)
+    return frames
 
 
 def _vma(numa: NumaMapsEntry | None, maps: MapsEntry | None, smaps: SmapsEntry | None, detail: bool) -> Vma:
@@ -495,41 +545,91 @@ _CHUNK = 1 << 16
 """pagemap entries read and counted at a time when per-page arrays are not kept: 512 KiB."""
 
 
+_SIGN = 1 << 63
+_KEEP = np.uint64(PM_PRESENT | PM_SWAP | PM_PFN_MASK)
+_WALK_RUNS = 8
+"""Runs of frames counted by comparison per chunk before falling back to a per-frame lookup."""
+
+
 @dataclass(frozen=True)
 class _FrameNodes:
-    """PFN -> node through the memory blocks, with the zero pages' frames set apart."""
+    """PFN -> node, as runs of frames: run i starts at ``starts[i]`` and ends where the next begins.
 
-    block_pages: int
-    block_node: npt.NDArray[np.int32]
-    zero_ranges: tuple[tuple[int, int], ...]
-    """(first PFN, frames) of the 4 KiB zero page and the huge zero page."""
+    All frames of a run belong to ``nodes[i]``, or to none when it is negative:
+    ZERO_PAGE for the zero pages, -1 for frame 0, holes and frames past the
+    last memory block. A node's memory is a few long runs, so a chunk of
+    pagemap is counted with a few vector comparisons, where a per-frame lookup
+    and bincount would stall on one counter for every page.
+    """
 
-    def nodes(self, pfns: npt.NDArray[np.uint64]) -> npt.NDArray[np.int32]:
-        """The node of each PFN; ZERO_PAGE for a zero page, -1 for a frame in no known block."""
-        found = pfn_nodes(pfns, self.block_pages, self.block_node)
-        for first, count in self.zero_ranges:
-            found[(pfns - np.uint64(first)) < np.uint64(count)] = ZERO_PAGE
+    starts: npt.NDArray[np.int64]
+    nodes: npt.NDArray[np.int32]
+
+    @classmethod
+    def build(cls, block_pages: int, block_node: npt.NDArray[np.int32],
+              zero_ranges: Sequence[tuple[int, int]]) -> _FrameNodes:
+        """From the node of each memory block of ``block_pages`` frames and the zero pages' (first, count)."""
+        cuts = {0, 1, len(block_node) * block_pages}
+        cuts.update(int(block) * block_pages for block in np.flatnonzero(np.diff(block_node)) + 1)
+        for first, count in zero_ranges:
+            cuts.update((first, first + count))
+        starts: list[int] = []
+        nodes: list[int] = []
+        for start in sorted(cuts):
+            block = start // block_pages
+            if any(0 <= start - first < count for first, count in zero_ranges):
+                node = ZERO_PAGE
+            elif start == 0 or block >= len(block_node):
+                node = -1  # no user page lives in frame 0 (pagemap's "no PFN")
+            else:
+                node = int(block_node[block])
+            if not nodes or nodes[-1] != node:
+                starts.append(start)
+                nodes.append(node)
+        return cls(np.array(starts, dtype=np.int64), np.array(nodes, dtype=np.int32))
+
+    def lookup(self, pfns: npt.NDArray[np.uint64]) -> npt.NDArray[np.int32]:
+        """The node of each PFN; ZERO_PAGE for a zero page, -1 for a frame of no node."""
+        runs = np.searchsorted(self.starts, pfns.view(np.int64), "right") - 1
+        found: npt.NDArray[np.int32] = self.nodes[runs]
         return found
 
-    def count(self, pfns: npt.NDArray[np.uint64], per_node: dict[int, int]) -> None:
-        """Add the frames in ``pfns`` to ``per_node``; frames in no known block are left out.
+    def count(self, raw: npt.NDArray[np.uint64], scratch: npt.NDArray[np.uint64],
+              per_node: dict[int, int]) -> int:
+        """Add the present frames of pagemap entries ``raw`` to ``per_node``; returns the swapped count.
 
-        Counting per memory block first keeps the per-frame work to one shift and
-        one bincount; the few blocks in use are then summed into their nodes.
+        ``scratch`` is at least as long as ``raw``. Frames of no node are left out.
         """
-        if self.block_pages & (self.block_pages - 1) == 0:  # a shift: blocks are a power of two
-            blocks = pfns >> np.uint64(self.block_pages.bit_length() - 1)
-        else:
-            blocks = pfns // np.uint64(self.block_pages)
-        found = np.bincount(blocks.view(np.int64))
-        for first, frames in self.zero_ranges:
-            block = first // self.block_pages
-            if block < len(found) and found[block]:  # only then can a zero page be among them
-                found[block] -= np.count_nonzero((pfns - np.uint64(first)) < np.uint64(frames))
-        for block in np.flatnonzero(found[:len(self.block_node)]).tolist():
-            node = int(self.block_node[block])
-            if node >= 0:
-                per_node[node] = per_node.get(node, 0) + int(found[block])
+        if len(raw) == 0:
+            return 0
+        # As int64 the kept bits order the entries: present frames are negative (PM_PRESENT
+        # is the sign bit) and sorted by PFN, swap entries are >= 2**62, untouched pages 0.
+        masked = np.bitwise_and(raw, _KEEP, out=scratch[:len(raw)]).view(np.int64)
+        swapped = int(np.count_nonzero(masked >= PM_SWAP)) if int(masked.max()) >= PM_SWAP else 0
+        lowest = int(masked.min())
+        if lowest >= 0:
+            return swapped
+        present = int(np.count_nonzero(masked < 0))
+        starts = self.starts.tolist()
+        run = bisect.bisect_right(starts, lowest + _SIGN) - 1
+        below = 0  # present frames before the run's start
+        for _ in range(_WALK_RUNS):
+            last = run + 1 == len(starts)
+            upto = present if last else int(np.count_nonzero(masked < starts[run + 1] - _SIGN))
+            node = int(self.nodes[run])
+            if node >= 0 and upto > below:
+                per_node[node] = per_node.get(node, 0) + upto - below
+            below = upto
+            if below == present:
+                return swapped
+            run += 1
+        # Frames spread over many runs (memory blocks interleaved across nodes): look the rest up.
+        later = masked[(masked < 0) & (masked >= starts[run] - _SIGN)]
+        found = self.lookup(later.view(np.uint64) & np.uint64(PM_PFN_MASK))
+        for node, count in enumerate(np.bincount(found[found >= 0]).tolist()):
+            if count:
+                per_node[node] = per_node.get(node, 0) + count
+        return swapped
 
 
 def _per_page(kernel: Kernel, pid: int, vmas: list[Vma], method: str, keep: bool) -> str:
@@ -546,25 +646,53 @@ def _per_page(kernel: Kernel, pid: int, vmas: list[Vma], method: str, keep: bool
                                 "use method 'query' (move_pages) instead", "")
     frames = None
     if method == "pagemap" or (method == "auto" and privileged):
-        block_pages, block_node = node_memory_blocks(kernel)
-        frames = _FrameNodes(block_pages, block_node, _runs(_zero_page_pfns(kernel)))
+        frames = _frame_nodes(kernel)
     try:
         pagemap = kernel.open(f"proc/{pid}/pagemap")
     except OSError as error:
         raise _process_error(error, pid, "pagemap") from None
-    buffer = np.empty(_CHUNK, dtype=np.uint64)
     wanted = [vma for vma in vmas if not vma.gone and vma.path not in _SPECIAL]
-    with pagemap:
+    with pagemap, _borrow_buffers() as buffers:
         if keep:
             for vma in wanted:
                 _scan_pages(kernel, pid, pagemap, vma, frames)
         else:
             for group in _neighbours(wanted):
                 if len(group) == 1:
-                    _count_pages(kernel, pid, pagemap, group[0], frames, buffer)
+                    _count_pages(kernel, pid, pagemap, group[0], frames, buffers)
                 else:
-                    _count_group(kernel, pid, pagemap, group, frames, buffer)
+                    _count_group(kernel, pid, pagemap, group, frames, buffers)
     return "move_pages" if frames is None else "pagemap"
+
+
+@dataclass(frozen=True)
+class _Buffers:
+    """Per-chunk arrays of the counting scan, _CHUNK entries each."""
+
+    entries: npt.NDArray[np.uint64]
+    scratch: npt.NDArray[np.uint64]
+    present: npt.NDArray[np.bool_]
+    status: npt.NDArray[np.int32]
+
+
+_IDLE_BUFFERS: queue.SimpleQueue[_Buffers] = queue.SimpleQueue()
+_PAGE_OFFSETS = np.arange(_CHUNK, dtype=np.uint64) * np.uint64(PAGE_SIZE)
+"""The byte offset of each page of a chunk, to pick present pages' addresses from."""
+
+
+@contextmanager
+def _borrow_buffers() -> Iterator[_Buffers]:
+    """Buffers kept from one scan to the next (per thread at a time): fresh 512 KiB arrays
+    cost a page fault per 4 KiB each time, which is a tenth of a whole scan's time."""
+    try:
+        buffers = _IDLE_BUFFERS.get_nowait()
+    except queue.Empty:
+        buffers = _Buffers(np.empty(_CHUNK, dtype=np.uint64), np.empty(_CHUNK, dtype=np.uint64),
+                           np.empty(_CHUNK, dtype=np.bool_), np.empty(_CHUNK, dtype=np.int32))
+    try:
+        yield buffers
+    finally:
+        _IDLE_BUFFERS.put(buffers)
 
 
 _NEAR = 256
@@ -594,33 +722,42 @@ def _neighbours(vmas: list[Vma]) -> list[list[Vma]]:
 
 
 def _count_group(kernel: Kernel, pid: int, pagemap: BinaryIO, group: list[Vma], frames: _FrameNodes | None,
-                 buffer: npt.NDArray[np.uint64]) -> None:
+                 buffers: _Buffers) -> None:
     """Count the pages of several nearby VMAs per node from one pagemap read."""
-    spans = np.array([_span(vma) for vma in group], dtype=np.int64)
-    first = int(spans[0, 0])
-    wanted = int(spans[-1, 1]) - first
-    got = kernel.read_into(pagemap, buffer[:wanted], first * 8) // 8
+    spans = [_span(vma) for vma in group]
+    first = spans[0][0]
+    wanted = spans[-1][1] - first
+    got = kernel.read_into(pagemap, buffers.entries[:wanted], first * 8) // 8
     if got < wanted:  # something was unmapped meanwhile: count VMA by VMA to tell which
         for vma in group:
-            _count_pages(kernel, pid, pagemap, vma, frames, buffer)
+            _count_pages(kernel, pid, pagemap, vma, frames, buffers)
         return
-    raw = buffer[:wanted]
-    pages = np.arange(wanted, dtype=np.int64)
-    owner = np.searchsorted(spans[:, 0] - first, pages, side="right") - 1
-    # Gap pages between VMAs read as absent; a VMA mapped into a gap meanwhile is not ours.
-    inside = pages < spans[owner, 1] - first
-    present = (raw.view(np.int64) < 0) & inside  # PM_PRESENT is the sign bit
-    swapped = np.bincount(owner[(raw & np.uint64(PM_SWAP)) != 0], minlength=len(group))
+    raw = buffers.entries[:wanted]
+    # Each page's index in the group; the gaps between VMAs (a VMA mapped there meanwhile
+    # is not ours) go to one extra bin, len(group).
+    owners: list[int] = []
+    lengths: list[int] = []
+    at = first
+    for index, (low, high) in enumerate(spans):
+        owners += (len(group), index)
+        lengths += (low - at, high - low)
+        at = high
+    owner = np.repeat(np.array(owners, dtype=np.intp), lengths)
+    entries = raw.view(np.int64)
+    bins = len(group) + 1
+    swapped = (np.bincount(owner[entries >= PM_SWAP], minlength=bins) if int(entries.max()) >= PM_SWAP
+               else np.zeros(bins, dtype=np.intp))
+    present = np.flatnonzero(entries < 0)
     if frames is not None:
-        nodes = frames.nodes(raw[present] & np.uint64(PM_PFN_MASK))
+        nodes = frames.lookup(raw[present] & np.uint64(PM_PFN_MASK))
     else:
-        where = (pages[present].astype(np.uint64) + np.uint64(first)) * np.uint64(PAGE_SIZE)
-        nodes = _query(kernel, pid, where)
-    owners, nodes = owner[present][nodes >= 0], nodes[nodes >= 0].astype(np.int64)
+        nodes = _query(kernel, pid, (present.astype(np.uint64) + np.uint64(first)) * np.uint64(PAGE_SIZE))
+    counted = nodes >= 0
+    nodes = nodes[counted].astype(np.intp)
     width = int(nodes.max()) + 1 if len(nodes) else 1
-    table = np.bincount(owners * width + nodes, minlength=len(group) * width).reshape(len(group), width)
+    table = np.bincount(owner[present[counted]] * width + nodes, minlength=bins * width).reshape(bins, width)
     for index, vma in enumerate(group):
-        vma.pages_by_node = {node: int(count) for node, count in enumerate(table[index]) if count}
+        vma.pages_by_node = {node: count for node, count in enumerate(table[index].tolist()) if count}
         vma.swapped = int(swapped[index])
 
 
@@ -634,27 +771,57 @@ def _read_entries(kernel: Kernel, pagemap: BinaryIO, vma: Vma, first_page: int,
 
 
 def _count_pages(kernel: Kernel, pid: int, pagemap: BinaryIO, vma: Vma, frames: _FrameNodes | None,
-                 buffer: npt.NDArray[np.uint64]) -> None:
+                 buffers: _Buffers) -> None:
     low, high = vma.scanned or (vma.start, vma.end)
     first, total = low // PAGE_SIZE, (high - low) // PAGE_SIZE
     per_node: dict[int, int] = {}
     swapped = 0
     for offset in range(0, total, _CHUNK):
-        raw = _read_entries(kernel, pagemap, vma, first + offset, buffer[:min(_CHUNK, total - offset)])
-        present = raw.view(np.int64) < 0  # PM_PRESENT is the sign bit
-        swapped += int(np.count_nonzero(raw & np.uint64(PM_SWAP)))
+        size = min(_CHUNK, total - offset)
+        raw = _read_entries(kernel, pagemap, vma, first + offset, buffers.entries[:size])
         if frames is not None:
-            frames.count(raw[present] & np.uint64(PM_PFN_MASK), per_node)
+            swapped += frames.count(raw, buffers.scratch, per_node)
         else:
-            index = np.flatnonzero(present).astype(np.uint64) + np.uint64(first + offset)
-            status = _query(kernel, pid, index * np.uint64(PAGE_SIZE))
-            for node, count in enumerate(np.bincount(status[status >= 0])):
-                if count:
-                    per_node[node] = per_node.get(node, 0) + int(count)
+            entries = raw.view(np.int64)
+            if len(raw) and int(entries.max()) >= PM_SWAP:
+                swapped += int(np.count_nonzero(entries >= PM_SWAP))
+            present = np.less(entries, 0, out=buffers.present[:len(raw)])
+            count = int(np.count_nonzero(present))
+            addresses = buffers.scratch[:count]
+            if count == len(raw):  # all present: no selection, whose index array would cost page faults
+                np.copyto(addresses, _PAGE_OFFSETS[:count])
+            else:
+                np.compress(present, _PAGE_OFFSETS[:len(raw)], out=addresses)
+            np.add(addresses, np.uint64(low + offset * PAGE_SIZE), out=addresses)
+            _add_counts(_query(kernel, pid, addresses, buffers.status[:len(addresses)]), per_node)
         if vma.gone:
             break
     vma.pages_by_node = dict(sorted(per_node.items()))
     vma.swapped = int(swapped)
+
+
+def _add_counts(statuses: npt.NDArray[np.int32], per_node: dict[int, int]) -> None:
+    """Add how many of ``statuses`` name each node to ``per_node``.
+
+    Comparisons per node, not bincount: a chunk's pages are mostly on one node,
+    and bincount then stalls on a single counter for each page.
+    """
+    if len(statuses) == 0:
+        return
+    lowest, high = int(statuses.min()), int(statuses.max())
+    if high < 0:
+        return
+    low = max(lowest, 0)
+    counts: Iterable[tuple[int, int]]
+    if high - low >= 8:
+        counts = enumerate(np.bincount(statuses[statuses >= 0]).tolist())
+    elif lowest == high:
+        counts = [(high, len(statuses))]
+    else:
+        counts = [(node, int(np.count_nonzero(statuses == node))) for node in range(low, high + 1)]
+    for node, count in counts:
+        if count:
+            per_node[node] = per_node.get(node, 0) + count
 
 
 def _scan_pages(kernel: Kernel, pid: int, pagemap: BinaryIO, vma: Vma, frames: _FrameNodes | None) -> None:
@@ -665,7 +832,7 @@ def _scan_pages(kernel: Kernel, pid: int, pagemap: BinaryIO, vma: Vma, frames: _
     addresses = np.uint64(low) + np.arange(len(raw), dtype=np.uint64) * np.uint64(PAGE_SIZE)
     nodes = np.full(len(raw), NOT_PRESENT, dtype=np.int32)
     if frames is not None:
-        nodes[entries.present] = frames.nodes(entries.pfn[entries.present])
+        nodes[entries.present] = frames.lookup(entries.pfn[entries.present])
     elif entries.present.any():
         nodes[entries.present] = _query(kernel, pid, addresses[entries.present])
     counts = np.bincount(nodes[nodes >= 0]) if (nodes >= 0).any() else np.empty(0, np.intp)
@@ -674,10 +841,11 @@ def _scan_pages(kernel: Kernel, pid: int, pagemap: BinaryIO, vma: Vma, frames: _
     vma.pages = PagePlacement(addresses, nodes, entries.swapped, entries.pfn if frames else None)
 
 
-def _query(kernel: Kernel, pid: int, addresses: npt.NDArray[np.uint64]) -> npt.NDArray[np.int32]:
+def _query(kernel: Kernel, pid: int, addresses: npt.NDArray[np.uint64],
+           out: npt.NDArray[np.int32] | None = None) -> npt.NDArray[np.int32]:
     """move_pages(2) statuses of present pages; a vanished process is the caller's to report."""
     try:
-        return move_pages(pid, addresses, kernel=kernel)
+        return move_pages(pid, addresses, kernel=kernel, out=out)
     except NoSuchProcessError:
         raise
     except KernelError as error:

@@ -105,25 +105,18 @@ class MapsEntry:
 _MAPS_LINE: Final = re.compile(
     r"([0-9a-f]+)-([0-9a-f]+) ([r-][w-][x-][sp]) ([0-9a-f]+) ([0-9a-f]+:[0-9a-f]+) ([0-9]+)(?: +(.*))?"
 )
+_MAPS_LINES: Final = re.compile(f"^{_MAPS_LINE.pattern}$", re.MULTILINE)
 _DELETED: Final = " (deleted)"
 
 
-def _maps_entry(match: re.Match[str]) -> MapsEntry:
-    path = match[7] or ""
+def _maps_entry(start: str, end: str, perms: str, offset: str, dev: str, inode: str, path: str) -> MapsEntry:
     deleted = path.endswith(_DELETED)
     if deleted:
         path = path[: -len(_DELETED)]
-    return MapsEntry(
-        start=int(match[1], 16),
-        end=int(match[2], 16),
-        perms=match[3],
-        offset=int(match[4], 16),
-        dev=match[5],
-        inode=int(match[6]),
-        # maps escapes only the newline in a path (as octal, like mangle_path does).
-        path=path.replace("\\012", "\n"),
-        deleted=deleted,
-    )
+    # maps escapes only the newline in a path (as octal, like mangle_path does).
+    if "\\012" in path:
+        path = path.replace("\\012", "\n")
+    return MapsEntry(int(start, 16), int(end, 16), perms, int(offset, 16), dev, int(inode), path, deleted)
 
 
 def parse_maps(text: str) -> list[MapsEntry]:
@@ -132,14 +125,19 @@ def parse_maps(text: str) -> list[MapsEntry]:
     Raises :class:`~numamove.errors.InvalidInputError` naming the line for
     anything that is not a maps line.
     """
+    # One regex pass over the whole text; when it misses a line, the line-by-line pass names it.
+    fields = _MAPS_LINES.findall(text)
+    lines = text.split("\n")
+    if len(fields) == len(lines) - lines.count(""):
+        return [_maps_entry(*line) for line in fields]
     entries: list[MapsEntry] = []
-    for lineno, line in enumerate(text.split("\n"), 1):
+    for lineno, line in enumerate(lines, 1):
         if not line:
             continue
         match = _MAPS_LINE.fullmatch(line)
         if match is None:
             raise _malformed("/proc/PID/maps", lineno, line, "not 'start-end perms offset dev inode [path]'")
-        entries.append(_maps_entry(match))
+        entries.append(_maps_entry(*match.groups(default="")))
     return entries
 
 
@@ -220,7 +218,52 @@ def _unescape_numa_path(value: str) -> str:
     return _NUMA_ESCAPE.sub(lambda m: chr(int(m[1], 8)), value)
 
 
+# show_numa_map() prints its fields in this order, each only when non-zero. A line in that
+# shape takes one match; anything else (older kernels, fields added later) takes the word loop.
+_NUMA_LINE: Final = re.compile(
+    r"([0-9a-f]+) ((?:weighted interleave|prefer \(many\)|[^\s=:]+)\S*)"
+    r"(?: file=(\S+)| (heap)| (stack))?( huge)?"
+    r"(?: anon=(\d+))?(?: dirty=(\d+))?(?: mapped=(\d+))?(?: mapmax=(\d+))?"
+    r"(?: swapcache=(\d+))?(?: active=(\d+))?(?: writeback=(\d+))?"
+    r"((?: N\d+=\d+)*)(?: kernelpagesize_kB=(\d+))?",
+    re.ASCII,
+)
+_NODE_COUNT: Final = re.compile(r" N(\d+)=(\d+)")
+
+
+def _numa_maps_fast(match: re.Match[str]) -> NumaMapsEntry:
+    (start, policy, file, heap, stack, huge, anon, dirty, mapped, mapmax, swapcache, active, writeback,
+     nodes, page_kb) = match.groups()
+    path = None if file is None else _unescape_numa_path(file)
+    deleted = path is not None and path.endswith(_DELETED)
+    if path is not None and deleted:
+        path = path[: -len(_DELETED)]
+    return NumaMapsEntry(
+        start=int(start, 16),
+        policy=policy,
+        path=path,
+        deleted=deleted,
+        heap=heap is not None,
+        stack=stack is not None,
+        huge=huge is not None,
+        anon=int(anon) if anon else 0,
+        dirty=int(dirty) if dirty else 0,
+        mapped=int(mapped) if mapped else 0,
+        mapmax=int(mapmax) if mapmax else 0,
+        swapcache=int(swapcache) if swapcache else 0,
+        active=int(active) if active else 0,
+        writeback=int(writeback) if writeback else 0,
+        kernel_page_size=int(page_kb) * 1024 if page_kb else 4096,
+        pages_by_node={int(node): int(count) for node, count in _NODE_COUNT.findall(nodes)} if nodes else {},
+    )
+
+
 def _parse_numa_maps_line(lineno: int, line: str) -> NumaMapsEntry:
+    match = _NUMA_LINE.fullmatch(line)
+    return _numa_maps_fast(match) if match is not None else _numa_maps_by_word(lineno, line)
+
+
+def _numa_maps_by_word(lineno: int, line: str) -> NumaMapsEntry:
     kind = "/proc/PID/numa_maps"
     head, _, rest = line.partition(" ")
     if _HEX.fullmatch(head) is None:  # int(x, 16) alone would take "0x7f", "+7f" and "7_f"
@@ -404,7 +447,7 @@ def parse_smaps(text: str) -> list[SmapsEntry]:
         if header is not None:
             if vma is not None:
                 entries.append(_smaps_entry(vma, values, thp, flags))
-            vma, values, thp, flags = _maps_entry(header), {}, None, ()
+            vma, values, thp, flags = _maps_entry(*header.groups(default="")), {}, None, ()
             continue
         match = _SMAPS_FIELD.fullmatch(line)
         if match is None:

@@ -5,6 +5,7 @@ import subprocess
 import sys
 import types
 
+import pytest
 from click.testing import CliRunner
 
 import numamove
@@ -51,6 +52,15 @@ def test_all_is_complete_and_exported() -> None:
     assert public == set(numamove.__all__) - {"__version__"}
     for name in numamove.__all__:
         assert getattr(numamove, name) is not None
+
+
+def test_names_load_on_first_use_so_commands_pay_only_for_what_they_need() -> None:
+    code = ("import sys, numamove, numamove.cli; numamove.Kernel; numamove.NumaMoveError; "
+            "numamove.read_topology; print(sorted(m for m in ('numpy', 'ctypes') if m in sys.modules))")
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert run.stdout.strip() == "[]"
+    with pytest.raises(AttributeError, match="no attribute 'nothing'"):
+        numamove.nothing  # noqa: B018
 
 
 def test_contract_constants() -> None:

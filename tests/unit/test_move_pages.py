@@ -25,6 +25,15 @@ def test_query_returns_int32_statuses(kernel: numamove.Kernel, placed: FakeSysca
     assert placed.calls[0].nodes is None and placed.calls[0].flags == numamove.MPOL_MF_MOVE
 
 
+def test_statuses_go_into_a_given_array(kernel: numamove.Kernel, placed: FakeSyscalls) -> None:
+    out = np.full(10, 99, dtype=np.int32)
+    assert numamove.move_pages(0, PAGES, kernel=kernel, out=out) is out
+    assert out.tolist() == [i % 3 for i in range(10)]
+    for bad in (np.empty(9, dtype=np.int32), np.empty(10, dtype=np.int64), np.empty(20, dtype=np.int32)[::2]):
+        with pytest.raises(numamove.InvalidInputError, match="out must be"):
+            numamove.move_pages(0, PAGES, kernel=kernel, out=bad)  # type: ignore[arg-type]
+
+
 def test_unknown_addresses_are_per_page_data(kernel: numamove.Kernel, placed: FakeSyscalls) -> None:
     status = numamove.move_pages(0, [*PAGES[:2], 0xdead000], kernel=kernel)
     assert status.tolist() == [0, 1, numamove.PageStatus.FAULT]

@@ -641,3 +641,24 @@ def test_live_pagemap_shows_touched_pages_present() -> None:
     assert set(nodes.tolist()) <= online
     if online == {0}:
         assert (nodes == 0).all()
+
+
+def test_numa_maps_one_match_path_agrees_with_the_word_by_word_parser() -> None:
+    from numamove.procfs import _NUMA_LINE, _numa_maps_by_word
+
+    lines = [line for name in ("numa_maps", "numa_maps_handwritten")
+             for line in fixture_text(name).splitlines() if line]
+    if Path("/proc/self/numa_maps").exists():
+        lines += [line for line in Path("/proc/self/numa_maps").read_text().splitlines() if line]
+    matched = [line for line in lines if _NUMA_LINE.fullmatch(line)]
+    assert len(matched) >= len(lines) // 2  # the kernel's own order takes the single match
+    for lineno, line in enumerate(lines, 1):
+        assert parse_numa_maps(line)[0] == _numa_maps_by_word(lineno, line), line
+
+
+def test_parse_maps_names_the_one_bad_line_among_good_ones() -> None:
+    good = MAPS_SAMPLE.splitlines()
+    text = "\n".join([*good[:3], "7f00-7f01 rw-p 0 00:00", *good[3:]]) + "\n"
+    with pytest.raises(InvalidInputError, match="line 4"):
+        parse_maps(text)
+    assert parse_maps("\n" + MAPS_SAMPLE + "\n\n") == parse_maps(MAPS_SAMPLE)

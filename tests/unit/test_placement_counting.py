@@ -1,0 +1,80 @@
+"""The counting scan's pure parts: PFN runs against the memory-block table, status counts."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from numamove.placement import ZERO_PAGE, _add_counts, _FrameNodes
+from numamove.procfs import PM_EXCLUSIVE, PM_PRESENT, PM_SOFT_DIRTY, PM_SWAP, pfn_nodes
+
+BLOCK = 64  # frames per memory block: small, so a few thousand frames cross many blocks
+ZERO = ((70, 1), (512, 512))  # the 4 KiB zero page and a huge zero page
+
+
+def reference(pfns: np.ndarray, table: np.ndarray) -> np.ndarray:
+    """pfn_nodes() with the zero pages marked, as the per-frame view has always decided it."""
+    found = pfn_nodes(pfns, BLOCK, table)
+    for first, count in ZERO:
+        found[(pfns >= first) & (pfns < first + count)] = ZERO_PAGE
+    return found
+
+
+def entries_for(pfns: np.ndarray, rng: np.random.Generator, swapped: int, absent: int) -> np.ndarray:
+    flags = rng.choice(np.array([0, PM_SOFT_DIRTY, PM_EXCLUSIVE | PM_SOFT_DIRTY], dtype=np.uint64), len(pfns))
+    present = np.uint64(PM_PRESENT) | flags | pfns.astype(np.uint64)
+    swap = np.uint64(PM_SWAP) | rng.integers(1, 1 << 40, swapped).astype(np.uint64)
+    raw = np.concatenate([present, swap, np.zeros(absent, dtype=np.uint64)])
+    return rng.permutation(raw)
+
+
+@pytest.mark.parametrize("table", [
+    np.array([-1, 0, 0, 0, 1, 1, 2, 2, -1, 2, 2], dtype=np.int32),  # few long runs and a hole
+    np.array([0, 1] * 20, dtype=np.int32),  # blocks alternating between nodes: many runs
+    np.array([3], dtype=np.int32),
+])
+def test_runs_count_and_look_up_as_the_block_table_does(table: np.ndarray) -> None:
+    frames = _FrameNodes.build(BLOCK, table, ZERO)
+    rng = np.random.default_rng(7)
+    for trial in range(40):
+        low = int(rng.integers(0, len(table) * BLOCK))
+        high = low + int(rng.integers(1, 4 * BLOCK)) if trial % 2 else len(table) * BLOCK + 50
+        pfns = rng.integers(low, high, int(rng.integers(0, 3000))).astype(np.uint64)
+        if trial % 5 == 0:
+            pfns[: len(pfns) // 3] = 70  # many on the zero page
+        raw = entries_for(pfns, rng, swapped=int(rng.integers(0, 50)) * (trial % 3 == 0),
+                          absent=int(rng.integers(0, 500)))
+        expected_nodes = reference(pfns, table)
+        assert frames.lookup(pfns).tolist() == expected_nodes.tolist()
+
+        counted: dict[int, int] = {3: 1}  # counts add to what is there
+        swapped = frames.count(raw, np.empty(len(raw), dtype=np.uint64), counted)
+        expected = {node: int(n) for node, n in enumerate(np.bincount(expected_nodes[expected_nodes >= 0]))
+                    if n}
+        expected[3] = expected.get(3, 0) + 1
+        assert counted == expected
+        assert swapped == int(np.count_nonzero(raw & np.uint64(PM_SWAP)))
+
+
+def test_runs_leave_out_frame_zero_and_frames_past_the_table() -> None:
+    frames = _FrameNodes.build(BLOCK, np.array([0, 1], dtype=np.int32), ())
+    pfns = np.array([0, 1, BLOCK, 2 * BLOCK, 1 << 50], dtype=np.uint64)
+    assert frames.lookup(pfns).tolist() == [-1, 0, 1, -1, -1]
+    counted: dict[int, int] = {}
+    assert frames.count(pfns | np.uint64(PM_PRESENT), np.empty(5, dtype=np.uint64), counted) == 0
+    assert counted == {0: 1, 1: 1}
+    assert frames.count(np.zeros(0, dtype=np.uint64), np.empty(0, dtype=np.uint64), counted) == 0
+
+
+@pytest.mark.parametrize("statuses", [
+    [], [-2, -14], [1, 1, 1], [0, 1, 1, -2, 2, 0], [0, 9, 9, -14, 4], [5, -2, 5],
+])
+def test_add_counts_matches_bincount(statuses: list[int]) -> None:
+    array = np.array(statuses, dtype=np.int32)
+    counted: dict[int, int] = {1: 10}
+    _add_counts(array, counted)
+    expected = {1: 10}
+    for status in statuses:
+        if status >= 0:
+            expected[status] = expected.get(status, 0) + 1
+    assert counted == expected
