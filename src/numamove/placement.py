@@ -756,9 +756,9 @@ def _count_group(kernel: Kernel, pid: int, pagemap: BinaryIO, group: list[Vma], 
     nodes = nodes[counted].astype(np.intp)
     width = int(nodes.max()) + 1 if len(nodes) else 1
     table = np.bincount(owner[present[counted]] * width + nodes, minlength=bins * width).reshape(bins, width)
-    for index, vma in enumerate(group):
-        vma.pages_by_node = {node: count for node, count in enumerate(table[index].tolist()) if count}
-        vma.swapped = int(swapped[index])
+    for vma, row, swaps in zip(group, table.tolist(), swapped.tolist(), strict=False):  # the last bin: gaps
+        vma.pages_by_node = {node: count for node, count in enumerate(row) if count}
+        vma.swapped = swaps
 
 
 def _read_entries(kernel: Kernel, pagemap: BinaryIO, vma: Vma, first_page: int,

@@ -231,36 +231,37 @@ _NUMA_LINE: Final = re.compile(
 _NODE_COUNT: Final = re.compile(r" N(\d+)=(\d+)")
 
 
-def _numa_maps_fast(match: re.Match[str]) -> NumaMapsEntry:
-    (start, policy, file, heap, stack, huge, anon, dirty, mapped, mapmax, swapcache, active, writeback,
-     nodes, page_kb) = match.groups()
-    path = None if file is None else _unescape_numa_path(file)
+_NUMA_LINES: Final = re.compile(f"^{_NUMA_LINE.pattern}$", re.ASCII | re.MULTILINE)
+
+
+def _numa_maps_fast(start: str, policy: str, file: str, heap: str, stack: str, huge: str, anon: str,
+                    dirty: str, mapped: str, mapmax: str, swapcache: str, active: str, writeback: str,
+                    nodes: str, page_kb: str) -> NumaMapsEntry:
+    """An entry from the groups of a _NUMA_LINE match ("" for a group that did not take part)."""
+    path = _unescape_numa_path(file) if file else None
     deleted = path is not None and path.endswith(_DELETED)
     if path is not None and deleted:
         path = path[: -len(_DELETED)]
+    # Positional, in the field order: a scan builds one per VMA and keywords cost more.
     return NumaMapsEntry(
-        start=int(start, 16),
-        policy=policy,
-        path=path,
-        deleted=deleted,
-        heap=heap is not None,
-        stack=stack is not None,
-        huge=huge is not None,
-        anon=int(anon) if anon else 0,
-        dirty=int(dirty) if dirty else 0,
-        mapped=int(mapped) if mapped else 0,
-        mapmax=int(mapmax) if mapmax else 0,
-        swapcache=int(swapcache) if swapcache else 0,
-        active=int(active) if active else 0,
-        writeback=int(writeback) if writeback else 0,
-        kernel_page_size=int(page_kb) * 1024 if page_kb else 4096,
-        pages_by_node={int(node): int(count) for node, count in _NODE_COUNT.findall(nodes)} if nodes else {},
+        int(start, 16), policy, path, deleted, bool(heap), bool(stack), bool(huge),
+        int(anon) if anon else 0,
+        int(dirty) if dirty else 0,
+        int(mapped) if mapped else 0,
+        int(mapmax) if mapmax else 0,
+        int(swapcache) if swapcache else 0,
+        int(active) if active else 0,
+        int(writeback) if writeback else 0,
+        0,  # unevictable: kernels that print it take the word loop
+        int(page_kb) * 1024 if page_kb else 4096,
+        {int(node): int(count) for node, count in _NODE_COUNT.findall(nodes)} if nodes else {},
+        {},
     )
 
 
 def _parse_numa_maps_line(lineno: int, line: str) -> NumaMapsEntry:
     match = _NUMA_LINE.fullmatch(line)
-    return _numa_maps_fast(match) if match is not None else _numa_maps_by_word(lineno, line)
+    return _numa_maps_fast(*match.groups("")) if match is not None else _numa_maps_by_word(lineno, line)
 
 
 def _numa_maps_by_word(lineno: int, line: str) -> NumaMapsEntry:
@@ -336,7 +337,12 @@ def parse_numa_maps(text: str) -> list[NumaMapsEntry]:
 
     numa_maps has no line for the [vsyscall] gate area that maps lists.
     """
-    return [_parse_numa_maps_line(lineno, line) for lineno, line in enumerate(text.split("\n"), 1) if line]
+    # One regex pass over the whole text when every line has the kernel's usual shape.
+    fields = _NUMA_LINES.findall(text)
+    lines = text.split("\n")
+    if len(fields) == len(lines) - lines.count(""):
+        return [_numa_maps_fast(*line) for line in fields]
+    return [_parse_numa_maps_line(lineno, line) for lineno, line in enumerate(lines, 1) if line]
 
 
 # --------------------------------------------------------------------------------------------------
