@@ -44,6 +44,23 @@ def compile_c(directory: Path) -> Path:
     return binary
 
 
+def add_cpu_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--cpu", type=int, default=min(os.sched_getaffinity(0)),
+                        help="the CPU this script and its C side run on (default: the first allowed)")
+
+
+def pin_to_cpu(parser: argparse.ArgumentParser, cpu: int) -> None:
+    """Run this process, and the C programs it starts, on ``cpu`` alone.
+
+    The CPUs of a VM run at different speeds from moment to moment (the host
+    shares them), and a side left on the faster one wins by up to half.
+    """
+    allowed = os.sched_getaffinity(0)
+    if cpu not in allowed:
+        parser.error(f"--cpu {cpu} is not among the CPUs allowed: {sorted(allowed)}")
+    os.sched_setaffinity(0, {cpu})
+
+
 def run_c(binary: Path, *args: object) -> list[float]:
     """The seconds of each timed pass a C side reports ("seconds S mismatches M" lines)."""
     run = subprocess.run([str(binary), *map(str, args)], capture_output=True, text=True, check=False)
@@ -153,12 +170,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--reps", type=int, default=5, help="timed passes per block (default 5)")
     parser.add_argument("--from", dest="node_a", type=int, default=0, help="move mode: first node (0)")
     parser.add_argument("--to", dest="node_b", type=int, default=1, help="move mode: second node (1)")
+    add_cpu_option(parser)
     args = parser.parse_args(argv)
     if args.rounds < 1 or args.reps < 1:
         parser.error("--rounds and --reps must be at least 1")
+    pin_to_cpu(parser, args.cpu)
 
     print(f"kernel {os.uname().release}, numamove {numamove.__version__}, numpy {np.__version__}, "
-          f"python {sys.version.split()[0]}, page {PAGE} bytes\n", flush=True)
+          f"python {sys.version.split()[0]}, page {PAGE} bytes, on CPU {args.cpu}\n", flush=True)
     try:
         with tempfile.TemporaryDirectory(prefix="bench-move-pages-") as directory:
             binary = compile_c(Path(directory))

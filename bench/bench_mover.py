@@ -34,7 +34,12 @@ from pathlib import Path
 
 import numpy as np
 import numpy.typing as npt
-from bench_move_pages import BenchError, run_c  # this folder: the scripts run from it
+from bench_move_pages import (  # this folder: the scripts run from it
+    BenchError,
+    add_cpu_option,
+    pin_to_cpu,
+    run_c,
+)
 
 import numamove
 from numamove.mover import Units, move_units, one_node
@@ -256,12 +261,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rounds", type=int, default=5, help="rounds after the warm-up (5)")
     parser.add_argument("--from", dest="node_a", type=int, default=0, help="first node (0)")
     parser.add_argument("--to", dest="node_b", type=int, default=1, help="second node (1)")
+    add_cpu_option(parser)
     args = parser.parse_args(argv)
     if args.rounds < 1 or args.pages < 1 or args.mib < 1:
         parser.error("--rounds, --pages and --mib must be positive")
+    pin_to_cpu(parser, args.cpu)
 
     print(f"kernel {os.uname().release}, numamove {numamove.__version__}, numpy {np.__version__}, "
-          f"python {sys.version.split()[0]}, {os.cpu_count()} CPUs", flush=True)
+          f"python {sys.version.split()[0]}, on CPU {args.cpu} of {os.cpu_count()}", flush=True)
     print(f"running alongside: {other_vms() or 'nothing'}\n", flush=True)
     try:
         with_memory = sorted(node.id for node in numamove.nodes() if node.has_memory)

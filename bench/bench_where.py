@@ -21,6 +21,8 @@ from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 
+from bench_move_pages import add_cpu_option, pin_to_cpu  # this folder: the scripts run from it
+
 import numamove
 from numamove.placement import scan_process
 
@@ -178,16 +180,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--mib", type=int, default=1024, help="the target's anonymous memory (default 1024)")
     parser.add_argument("--rounds", type=int, default=5, help="interleaved rounds (default 5)")
     parser.add_argument("--reps", type=int, default=5, help="timed scans per side and round (default 5)")
-    parser.add_argument("--cpu", type=int, default=min(os.sched_getaffinity(0)),
-                        help="the CPU this script and the C side run on (default: the first allowed)")
+    add_cpu_option(parser)
     args = parser.parse_args(argv)
     if args.rounds < 1 or args.reps < 1 or args.mib < 1:
         parser.error("--mib, --rounds and --reps must be at least 1")
-    if args.cpu not in os.sched_getaffinity(0):
-        parser.error(f"--cpu {args.cpu} is not among the CPUs allowed: {sorted(os.sched_getaffinity(0))}")
-    # Both sides on one CPU (children inherit it): on a VM the CPUs run at different speeds
-    # from moment to moment, and a side left on the faster one wins by up to half.
-    os.sched_setaffinity(0, {args.cpu})
+    pin_to_cpu(parser, args.cpu)
     busy = disturbers()
     print(f"kernel {os.uname().release}, numamove {numamove.__version__}, python {sys.version.split()[0]}, "
           f"on CPU {args.cpu} of {os.cpu_count()}; {'; '.join(busy) or 'no other benchmark or VM running'}",

@@ -270,22 +270,26 @@ def move_units(
                 _pace((sent_pages + batch_pages) * PAGE_SIZE, started, rate)
             call_started = time.monotonic()
             try:
+                # A first-pass slice writes its statuses straight into ``final``: no copy.
                 status = move_pages(pid, pending.addresses[chosen], pending_targets[chosen], flags,
-                                    kernel=kernel)
+                                    kernel=kernel, out=final[chosen] if todo is None else None)
             except (NoSuchProcessError, InvalidRequestError) as error:
                 # An exiting process (its memory map already torn down) or a zombie
                 # answers EINVAL, not ESRCH.
                 if isinstance(error, InvalidRequestError) and not _exited(kernel, pid):
                     raise
+                final[chosen] = PageStatus.NOT_PRESENT  # the failed call may have written to them
                 result.stopped = f"process {pid} exited during the move"
                 break
             took = time.monotonic() - call_started
             result.calls += 1
             result.longest_call = max(result.longest_call, took)
             per_page_cost = max(took / max(batch_pages, 1), 1e-8)
-            final[chosen] = status
-            busy.append(_picked(chosen, status == PageStatus.BUSY))
-            full = _picked(chosen, status == PageStatus.NODE_FULL)
+            if todo is not None:
+                final[chosen] = status
+            failed = int(status.min()) < 0 if len(status) else False
+            busy.append(_picked(chosen, status == _BUSY) if failed else _NONE)
+            full = _picked(chosen, status == _NODE_FULL) if failed else _NONE
             if len(full) and fallback is not None:
                 if pending_targets is targets:  # the chooser's array: not ours to change
                     pending_targets = targets.copy()
@@ -324,6 +328,10 @@ def _exited(kernel: Kernel, pid: int) -> bool:
         return True
     return status.get("State", "")[:1] in ("Z", "X") or "VmSize" not in status
 
+
+_BUSY = int(PageStatus.BUSY)
+_NODE_FULL = int(PageStatus.NODE_FULL)
+_NONE: npt.NDArray[np.intp] = np.empty(0, dtype=np.intp)
 
 CALIBRATION_PAGES = 32
 """Base pages in the first call, before the cost of a page on this machine is known."""

@@ -58,7 +58,7 @@ def move_pages(
 
     ``out``, an int32 array of one entry per page, receives the statuses
     (and is returned) instead of a new array: a caller scanning chunk after
-    chunk reuses one.
+    chunk reuses one. After an exception its contents mean nothing.
 
     Raises a :class:`KernelError` subclass when a call fails as a whole
     (``.pages_done`` says how many pages earlier batches covered), and

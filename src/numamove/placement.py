@@ -66,7 +66,6 @@ __all__ = [
 PAGE_SIZE = mmap.PAGESIZE
 NOT_PRESENT = -errno.ENOENT
 ZERO_PAGE = -errno.EFAULT
-CAP_SYS_ADMIN = 21
 # The kernel's own pages mapped into every process: numa_maps counts none of them and
 # nothing can move them, so the per-page view skips them too.
 _SPECIAL = ("[vdso]", "[vsyscall]", "[vvar]", "[vvar_vclock]")
@@ -605,17 +604,23 @@ class _FrameNodes:
         # As int64 the kept bits order the entries: present frames are negative (PM_PRESENT
         # is the sign bit) and sorted by PFN, swap entries are >= 2**62, untouched pages 0.
         masked = np.bitwise_and(raw, _KEEP, out=scratch[:len(raw)]).view(np.int64)
-        swapped = int(np.count_nonzero(masked >= PM_SWAP)) if int(masked.max()) >= PM_SWAP else 0
-        lowest = int(masked.min())
-        if lowest >= 0:
-            return swapped
-        present = int(np.count_nonzero(masked < 0))
+        lowest, highest = int(masked.min()), int(masked.max())
+        if highest < 0:  # every page present (the common, dense case): the extremes say it all
+            swapped, present, top = 0, len(raw), highest + _SIGN
+        else:
+            swapped = int(np.count_nonzero(masked >= PM_SWAP)) if highest >= PM_SWAP else 0
+            if lowest >= 0:
+                return swapped
+            present, top = int(np.count_nonzero(masked < 0)), None
         starts = self.starts.tolist()
         run = bisect.bisect_right(starts, lowest + _SIGN) - 1
         below = 0  # present frames before the run's start
         for _ in range(_WALK_RUNS):
             last = run + 1 == len(starts)
-            upto = present if last else int(np.count_nonzero(masked < starts[run + 1] - _SIGN))
+            if last or (top is not None and top < starts[run + 1]):
+                upto = present  # the highest frame is in this run
+            else:
+                upto = int(np.count_nonzero(masked < starts[run + 1] - _SIGN))
             node = int(self.nodes[run])
             if node >= 0 and upto > below:
                 per_node[node] = per_node.get(node, 0) + upto - below
@@ -640,10 +645,10 @@ def _per_page(kernel: Kernel, pid: int, vmas: list[Vma], method: str, keep: bool
     """
     if method not in ("auto", "pagemap", "query"):
         raise InvalidInputError(f"method must be auto, pagemap or query, not {method!r}")
-    privileged = kernel.has_capability(CAP_SYS_ADMIN)
+    privileged = _sees_pfns(kernel)
     if method == "pagemap" and not privileged:
-        raise NotPermittedError(errno.EPERM, "reading PFNs from pagemap needs CAP_SYS_ADMIN; "
-                                "use method 'query' (move_pages) instead", "")
+        raise NotPermittedError(errno.EPERM, "reading PFNs from pagemap needs CAP_SYS_ADMIN (in the "
+                                "initial user namespace); use method 'query' (move_pages) instead", "")
     frames = None
     if method == "pagemap" or (method == "auto" and privileged):
         frames = _frame_nodes(kernel)
@@ -873,6 +878,28 @@ def _page_keys(vma: Vma, present: npt.NDArray[np.bool_], by_pfn: bool, pid: int)
         file_key = (hash((vma.dev, vma.inode)) & 0x3FFF_FFFF) << 32
         return (np.uint64(1 << 63) | np.uint64(file_key)) + np.uint64(vma.offset // PAGE_SIZE) + index
     return (np.uint64((pid & 0x3FFFFF) << 40)) + vma.pages.addresses[present] // np.uint64(PAGE_SIZE)
+
+
+_PROBE = np.zeros(2 * PAGE_SIZE // 8, dtype=np.uint64)
+"""Memory of our own, for asking pagemap whether it shows us PFNs."""
+
+
+def _sees_pfns(kernel: Kernel) -> bool:
+    """Whether pagemap shows this process real PFNs, asked of pagemap itself.
+
+    The kernel shows them to a reader with CAP_SYS_ADMIN in the initial user
+    namespace: a container's root has the capability in its own namespace but
+    gets zeros, so the capability sets in /proc/self/status cannot tell.
+    """
+    _PROBE[:] = 1  # written: both pages are present
+    page = (_PROBE.ctypes.data + PAGE_SIZE - 1) // PAGE_SIZE  # the first page wholly inside
+    entry = np.zeros(1, dtype=np.uint64)
+    try:
+        with kernel.open("proc/self/pagemap") as own:
+            kernel.read_into(own, entry, page * 8)
+    except OSError:
+        return False
+    return bool(entry[0] & np.uint64(PM_PRESENT)) and bool(entry[0] & np.uint64(PM_PFN_MASK))
 
 
 _ZERO_PFNS: dict[str, npt.NDArray[np.uint64]] = {}

@@ -282,3 +282,48 @@ def test_map_png_shows_every_node(layout: Layout, tmp_path: Path,
         assert int(NODE_COLORS[node][1:], 16) in colors, f"no pixel of node {node}'s color"
     text = CliRunner().invoke(main, ["map", str(child.pid), "--vma", "hugetlb"])
     assert text.exit_code == 0 and "1" * 20 in text.output
+
+
+CLONE_NEWUSER = 0x10000000
+PR_SET_DUMPABLE = 4
+
+
+@pytest.mark.parametrize("drop", ["user namespace", "user nobody"])
+def test_without_pfns_the_scan_queries_instead(layout: Layout, drop: str) -> None:
+    """pagemap hides PFNs from a reader without CAP_SYS_ADMIN in the initial user namespace.
+
+    A container's root has every capability in its own namespace (CapEff says so),
+    so the scan must ask pagemap, not /proc/self/status, whether it sees PFNs.
+    """
+    def body(channel: Channel) -> None:
+        region = Region(16, fill=False)
+        numamove.mbind(region.base, 16 * PAGE_SIZE, numamove.Mode.BIND, [layout.cpu_nodes[1]])
+        region.fill()
+        libc = ctypes.CDLL(None, use_errno=True)
+        if drop == "user namespace":
+            if libc.unshare(CLONE_NEWUSER) != 0:
+                raise OSError(ctypes.get_errno(), "unshare(CLONE_NEWUSER)")
+        else:
+            os.setgid(65534)
+            os.setuid(65534)
+        # A change of credentials makes a process undumpable, which puts its /proc files out of
+        # its own reach; a process started that way (a container's, a daemon's) is dumpable.
+        if libc.prctl(PR_SET_DUMPABLE, 1, 0, 0, 0) != 0:
+            raise OSError(ctypes.get_errno(), "prctl(PR_SET_DUMPABLE)")
+        cap_eff = int(numamove.Kernel().process_status(0)["CapEff"], 16)
+        scan = scan_process(os.getpid(), pages=True, ranges=[(region.base, region.base + 16 * PAGE_SIZE)])
+        try:
+            scan_process(os.getpid(), pages=True, method="pagemap")
+            refused = ""
+        except numamove.NotPermittedError as error:
+            refused = str(error)
+        channel.send(json.dumps({"cap_eff": cap_eff, "method": scan.method,
+                                 "pages_by_node": scan.pages_by_node, "refused": refused}))
+
+    with forked(body) as child:
+        report = json.loads(child.receive())
+    if drop == "user namespace":
+        assert report["cap_eff"] >> 21 & 1, "root in its own user namespace has CAP_SYS_ADMIN there"
+    assert report["method"] == "move_pages"
+    assert report["pages_by_node"] == {str(layout.cpu_nodes[1]): 16}
+    assert "CAP_SYS_ADMIN" in report["refused"]
