@@ -757,12 +757,19 @@ def _count_group(kernel: Kernel, pid: int, pagemap: BinaryIO, group: list[Vma], 
         nodes = frames.lookup(raw[present] & np.uint64(PM_PFN_MASK))
     else:
         nodes = _query(kernel, pid, (present.astype(np.uint64) + np.uint64(first)) * np.uint64(PAGE_SIZE))
-    counted = nodes >= 0
-    nodes = nodes[counted].astype(np.intp)
-    width = int(nodes.max()) + 1 if len(nodes) else 1
-    table = np.bincount(owner[present[counted]] * width + nodes, minlength=bins * width).reshape(bins, width)
-    for vma, row, swaps in zip(group, table.tolist(), swapped.tolist(), strict=False):  # the last bin: gaps
-        vma.pages_by_node = {node: count for node, count in enumerate(row) if count}
+    lowest = int(nodes.min()) if len(nodes) else -1
+    if lowest == int(nodes.max(initial=-1)):  # one node for all (the usual case), or none counted
+        per_vma = np.bincount(owner[present], minlength=bins) if lowest >= 0 else np.zeros(bins, np.intp)
+        rows = [{lowest: count} if count else {} for count in per_vma.tolist()]
+    else:
+        counted = nodes >= 0
+        nodes = nodes[counted].astype(np.intp)
+        width = int(nodes.max()) + 1 if len(nodes) else 1
+        table = np.bincount(owner[present[counted]] * width + nodes, minlength=bins * width)
+        rows = [{node: count for node, count in enumerate(row) if count}
+                for row in table.reshape(bins, width).tolist()]
+    for vma, row, swaps in zip(group, rows, swapped.tolist(), strict=False):  # the last bin: gaps
+        vma.pages_by_node = row
         vma.swapped = swaps
 
 

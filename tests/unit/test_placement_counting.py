@@ -2,10 +2,27 @@
 
 from __future__ import annotations
 
+import dataclasses
+from pathlib import Path
+
 import numpy as np
 import pytest
 
-from numamove.placement import ZERO_PAGE, _add_counts, _FrameNodes
+from numamove.kernel import Kernel
+from numamove.placement import (
+    _CHUNK,
+    PAGE_SIZE,
+    ZERO_PAGE,
+    Vma,
+    VmaKind,
+    _add_counts,
+    _borrow_buffers,
+    _count_group,
+    _count_pages,
+    _FrameNodes,
+    _neighbours,
+    _scan_pages,
+)
 from numamove.procfs import PM_EXCLUSIVE, PM_PRESENT, PM_SOFT_DIRTY, PM_SWAP, pfn_nodes
 
 BLOCK = 64  # frames per memory block: small, so a few thousand frames cross many blocks
@@ -79,3 +96,50 @@ def test_add_counts_matches_bincount(statuses: list[int]) -> None:
         if status >= 0:
             expected[status] = expected.get(status, 0) + 1
     assert counted == expected
+
+
+def test_counting_in_chunks_and_groups_agrees_with_the_per_page_arrays(tmp_path: Path) -> None:
+    """The count-only scan (nearby VMAs read together, large ones in chunks) against the
+    per-page arrays, on a pagemap file written here."""
+    rng = np.random.default_rng(11)
+    table = np.array([-1, 0, 0, 1, 1, 2, -1, 2], dtype=np.int32)
+    frames = _FrameNodes.build(BLOCK, table, ZERO)
+    vmas, at = [], 0x7F00_0000_0000 // PAGE_SIZE
+    for size in [1, 3, 40, 2, 300, 5, _CHUNK + 700, 8, 1, 90, 2 * _CHUNK]:
+        at += int(rng.integers(0, 2)) * int(rng.integers(1, 400))  # some side by side, some apart
+        vmas.append(Vma(start=at * PAGE_SIZE, end=(at + size) * PAGE_SIZE, perms="rw-p", offset=0, path="",
+                        kind=VmaKind.ANON, policy="", page_size=PAGE_SIZE, pages_by_node={}))
+        at += size
+    first = vmas[0].start // PAGE_SIZE
+    entries = np.zeros(at - first, dtype=np.uint64)
+    for vma in vmas:
+        low, high = vma.start // PAGE_SIZE - first, vma.end // PAGE_SIZE - first
+        # Small VMAs all on node 0 (a group of them takes the one-node path), larger ones anywhere.
+        pfns = rng.integers(1, len(table) * BLOCK + 20, high - low).astype(np.uint64) if high - low > 100 \
+            else rng.integers(2 * BLOCK, 3 * BLOCK, high - low).astype(np.uint64)
+        if high - low > 100:
+            pfns[: (high - low) // 2] = 3 * BLOCK + 5  # long runs on one node, as real memory is
+        entries[low:high] = entries_for(pfns, rng, swapped=0, absent=0)
+        entries[low:high][rng.random(high - low) < 0.2] = 0  # not present
+        entries[low:high][rng.random(high - low) < 0.05] = np.uint64(PM_SWAP) | np.uint64(77)
+    path = tmp_path / "proc" / "9" / "pagemap"
+    path.parent.mkdir(parents=True)
+    with open(path, "wb") as file:
+        file.seek(first * 8)
+        file.write(entries.tobytes())
+    kernel = Kernel(tmp_path)
+
+    expected = [dataclasses.replace(vma) for vma in vmas]
+    with kernel.open("proc/9/pagemap") as pagemap:
+        for vma in expected:
+            _scan_pages(kernel, 9, pagemap, vma, frames)
+        groups = _neighbours(vmas)
+        assert any(len(group) > 1 for group in groups) and any(len(group) == 1 for group in groups)
+        with _borrow_buffers() as buffers:
+            for group in groups:
+                if len(group) == 1:
+                    _count_pages(kernel, 9, pagemap, group[0], frames, buffers)
+                else:
+                    _count_group(kernel, 9, pagemap, group, frames, buffers)
+    assert [(v.pages_by_node, v.swapped) for v in vmas] == [(v.pages_by_node, v.swapped) for v in expected]
+    assert sum(sum(v.pages_by_node.values()) for v in vmas) > _CHUNK
