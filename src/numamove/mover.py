@@ -309,9 +309,14 @@ def move_units(
         time.sleep(0.01 * 2 ** (attempt - 1))
 
     landed = final == pending_targets
-    result.moved = _pair_counts(pending.nodes[landed], pending_targets[landed], pending.pages[landed])
-    for status_value, count in _weighted_counts(final, pending.pages).items():
-        result.statuses[status_value] = result.statuses.get(status_value, 0) + count
+    if landed.all():  # the usual end: every status is its target node, so the pairs say it all
+        result.moved = _pair_counts(pending.nodes, pending_targets, pending.pages)
+        for (_, target), count in result.moved.items():
+            result.statuses[target] = result.statuses.get(target, 0) + count
+    else:
+        result.moved = _pair_counts(pending.nodes[landed], pending_targets[landed], pending.pages[landed])
+        for status_value, count in _weighted_counts(final, pending.pages).items():
+            result.statuses[status_value] = result.statuses.get(status_value, 0) + count
     if result.already_there:
         for node in np.unique(targets[there]).tolist():
             pages_there = int(units.pages[there & (targets == node)].sum())
@@ -352,16 +357,19 @@ def _prepare(units: Units, chooser: Chooser, result: MoveResult) -> tuple[
     Returns (every unit's target, which units are already there, the units to move
     and their targets).
     """
-    present = units.nodes >= 0
-    result.not_present = int(units.pages[~present].sum())
     targets = np.asarray(chooser(units), dtype=np.int32)
     if targets.shape != units.nodes.shape:
         raise InvalidInputError(f"the chooser gave {targets.size} targets for {len(units)} units")
-    there = present & (targets == units.nodes)
+    there = targets == units.nodes
+    # The usual case, every unit present and none there yet, takes no copies.
+    all_present = not len(units) or int(units.nodes.min()) >= 0
+    if all_present and not there.any():
+        return targets, there, units, targets
+    present = units.nodes >= 0
+    there &= present
+    result.not_present = int(units.pages[~present].sum())
     result.already_there = int(units.pages[there].sum())
     to_move = present & ~there
-    if to_move.all():  # the usual case: no copies
-        return targets, there, units, targets
     return targets, there, units.subset(to_move), targets[to_move]
 
 
@@ -394,8 +402,15 @@ def _pair_counts(sources: npt.NDArray[np.int32], targets: npt.NDArray[np.int32],
     """Base pages per (source, target) pair: one bincount over source * width + target."""
     if len(sources) == 0:
         return {}
-    width = int(max(sources.max(), targets.max())) + 1
-    sums = np.bincount(sources.astype(np.int64) * width + targets, weights=pages)
+    low_source, high_source = int(sources.min()), int(sources.max())
+    low_target, high_target = int(targets.min()), int(targets.max())
+    if low_source == high_source and low_target == high_target:  # one pair: a sum, no table
+        return {(low_source, low_target): int(pages.sum())}
+    width = max(high_source, high_target) + 1
+    keys = sources.astype(np.int64)
+    keys *= width
+    keys += targets
+    sums = np.bincount(keys, weights=pages)
     return {(int(key) // width, int(key) % width): int(sums[key]) for key in np.flatnonzero(sums)}
 
 

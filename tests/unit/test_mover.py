@@ -184,3 +184,19 @@ def test_plan_counts_what_a_move_would_do_without_a_call(fake: FakeSyscalls) -> 
     result = numamove.mover.plan(units([0, 1, -2, 0, 2], [512, 1, 1, 1, 1]), one_node(1))
     assert result.moved == {(0, 1): 513, (2, 1): 1}
     assert (result.already_there, result.not_present, result.calls) == (1, 1, 0) and fake.calls == []
+
+
+@pytest.mark.parametrize("sources_range, targets_range",
+                         [((0, 1), (1, 2)), ((0, 3), (0, 3)), ((2, 3), (0, 4))])
+def test_pair_counts_weigh_each_unit_by_its_pages(sources_range: tuple[int, int],
+                                                   targets_range: tuple[int, int]) -> None:
+    from numamove.mover import _pair_counts
+
+    rng = np.random.default_rng(5)
+    sources = rng.integers(*sources_range, 500).astype(np.int32)
+    targets = rng.integers(*targets_range, 500).astype(np.int32)
+    pages = rng.choice(np.array([1, 512], dtype=np.int64), 500)
+    expected: dict[tuple[int, int], int] = {}
+    for source, target, size in zip(sources.tolist(), targets.tolist(), pages.tolist(), strict=True):
+        expected[source, target] = expected.get((source, target), 0) + size
+    assert _pair_counts(sources, targets, pages) == expected
