@@ -10,8 +10,8 @@
  *                               caller can alternate single scans with its own
  *
  * Each scan prints one line, "rep SECONDS NODE:PAGES ...", and the program exits 1 on any error.
- * A rep reads /proc/PID/maps afresh and keeps the memory-block table while the set of blocks
- * stays the same, as numamove's scan_process() does.
+ * A rep reads /proc/PID/comm, each thread's stat and /proc/PID/maps afresh, and keeps the
+ * memory-block table while the set of blocks stays the same, as numamove's scan_process() does.
  */
 #define _GNU_SOURCE
 #include <dirent.h>
@@ -213,12 +213,51 @@ static void find_zero_pages(void)
 }
 
 /* One rep: present pages per node into counts[], by PFN (query == 0) or by move_pages(2). */
+/* What numamove's scan reports besides the pages: the process's name, and the CPU each thread
+ * last ran on (field 39 of /proc/PID/task/TID/stat, after the name in parentheses). */
+static void read_name_and_threads(const char *pid)
+{
+    char path[300], text[1024];
+    snprintf(path, sizeof path, "/proc/%s/comm", pid);
+    FILE *comm = fopen(path, "r");
+    if (!comm || !fgets(text, sizeof text, comm))
+        die(path);
+    fclose(comm);
+    snprintf(path, sizeof path, "/proc/%s/task", pid);
+    DIR *tasks = opendir(path);
+    struct dirent *task;
+    if (!tasks)
+        die(path);
+    while ((task = readdir(tasks))) {
+        if (task->d_name[0] == '.')
+            continue;
+        snprintf(path, sizeof path, "/proc/%s/task/%s/stat", pid, task->d_name);
+        int fd = open(path, O_RDONLY);
+        ssize_t got = fd < 0 ? -1 : read(fd, text, sizeof text - 1);
+        if (fd >= 0)
+            close(fd);
+        if (got <= 0)
+            continue; /* the thread exited */
+        text[got] = 0;
+        char *field = strrchr(text, ')');
+        int cpu = -1;
+        for (int number = 2; field && number < 39; number++)
+            field = strchr(field + 1, ' ');
+        if (!field || sscanf(field, "%d", &cpu) != 1 || cpu < 0) {
+            fprintf(stderr, "%s: no processor field\n", path);
+            exit(1);
+        }
+    }
+    closedir(tasks);
+}
+
 static void scan(const char *pid, int query, long *counts)
 {
     static uint64_t entries[CHUNK];
     static void *addresses[CHUNK];
     static int status[CHUNK];
     size_t vma_count;
+    read_name_and_threads(pid);
     struct vma *vmas = read_maps(pid, &vma_count);
     /* The block table is kept while /sys/devices/system/memory holds the same number of block
      * directories (its link count), as numamove keeps its PFN -> node map. */

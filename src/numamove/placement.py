@@ -662,11 +662,11 @@ def _per_page(kernel: Kernel, pid: int, vmas: list[Vma], method: str, keep: bool
             for vma in wanted:
                 _scan_pages(kernel, pid, pagemap, vma, frames)
         else:
-            for group in _neighbours(wanted):
-                if len(group) == 1:
-                    _count_pages(kernel, pid, pagemap, group[0], frames, buffers)
+            for batch in _batches(wanted):
+                if len(batch) == 1 and len(batch[0]) == 1:
+                    _count_pages(kernel, pid, pagemap, batch[0][0], frames, buffers)
                 else:
-                    _count_group(kernel, pid, pagemap, group, frames, buffers)
+                    _count_batch(kernel, pid, pagemap, batch, frames, buffers)
     return "move_pages" if frames is None else "pagemap"
 
 
@@ -701,7 +701,7 @@ def _borrow_buffers() -> Iterator[_Buffers]:
 
 
 _NEAR = 256
-"""VMAs at most this many pages apart are read from pagemap in one call."""
+"""VMAs at most this many pages apart are read from pagemap in one call, the gap too."""
 
 
 def _span(vma: Vma) -> tuple[int, int]:
@@ -710,53 +710,85 @@ def _span(vma: Vma) -> tuple[int, int]:
     return low // PAGE_SIZE, high // PAGE_SIZE
 
 
-def _neighbours(vmas: list[Vma]) -> list[list[Vma]]:
-    """Runs of nearby VMAs that fit in one pagemap chunk; a large VMA stands alone.
+_ALONE = 4096
+"""A VMA of more pages than this is counted on its own, chunk by chunk, by PFN runs."""
 
-    A process has hundreds of small VMAs side by side (each library maps four or
-    five): one read and one pass for the run costs less than one per VMA.
+
+def _batches(vmas: list[Vma]) -> list[list[list[Vma]]]:
+    """The VMAs as batches of runs: each run is VMAs close together, read from pagemap in one
+    call; each batch is runs of at most one chunk of pages in all, counted in one pass.
+
+    A process has hundreds of small VMAs (each library maps four or five): a read
+    per run and one numpy pass per batch cost far less than a pass per VMA. A
+    large VMA forms a batch of its own.
     """
-    groups: list[list[Vma]] = []
+    batches: list[list[list[Vma]]] = []
+    filled = _CHUNK  # pages in the last batch; full: the next VMA opens a new one
     for vma in vmas:
         first, end = _span(vma)
-        if groups and end - _span(groups[-1][0])[0] <= _CHUNK and first - _span(groups[-1][-1])[1] <= _NEAR:
-            groups[-1].append(vma)
+        if end - first > _ALONE:
+            batches.append([[vma]])
+            filled = _CHUNK
+            continue
+        run_end = _span(batches[-1][-1][-1])[1] if filled < _CHUNK else 0
+        if filled < _CHUNK and 0 <= first - run_end <= _NEAR and filled + end - run_end <= _CHUNK:
+            batches[-1][-1].append(vma)  # read with the run before it, the gap too
+            filled += end - run_end
+        elif filled + end - first <= _CHUNK:
+            batches[-1].append([vma])
+            filled += end - first
         else:
-            groups.append([vma])
-    return groups
+            batches.append([[vma]])
+            filled = end - first
+    return batches
 
 
-def _count_group(kernel: Kernel, pid: int, pagemap: BinaryIO, group: list[Vma], frames: _FrameNodes | None,
-                 buffers: _Buffers) -> None:
-    """Count the pages of several nearby VMAs per node from one pagemap read."""
-    spans = [_span(vma) for vma in group]
-    first = spans[0][0]
-    wanted = spans[-1][1] - first
-    got = kernel.read_into(pagemap, buffers.entries[:wanted], first * 8) // 8
-    if got < wanted:  # something was unmapped meanwhile: count VMA by VMA to tell which
-        for vma in group:
-            _count_pages(kernel, pid, pagemap, vma, frames, buffers)
-        return
-    raw = buffers.entries[:wanted]
-    # Each page's index in the group; the gaps between VMAs (a VMA mapped there meanwhile
-    # is not ours) go to one extra bin, len(group).
-    owners: list[int] = []
+def _count_batch(kernel: Kernel, pid: int, pagemap: BinaryIO, runs: list[list[Vma]],
+                 frames: _FrameNodes | None, buffers: _Buffers) -> None:
+    """Count the pages of a batch of small VMAs per node: a read per run, one pass for all."""
+    vmas: list[Vma] = []
+    owners: list[int] = []  # each buffer entry's VMA, as (owner, length) pairs for np.repeat
     lengths: list[int] = []
-    at = first
-    for index, (low, high) in enumerate(spans):
-        owners += (len(group), index)
-        lengths += (low - at, high - low)
-        at = high
-    owner = np.repeat(np.array(owners, dtype=np.intp), lengths)
+    reads: list[tuple[int, int]] = []  # (first page, pages) of each run read
+    broken: list[Vma] = []
+    offset = 0
+    for run in runs:
+        first, end = _span(run[0])[0], _span(run[-1])[1]
+        got = kernel.read_into(pagemap, buffers.entries[offset:offset + end - first], first * 8) // 8
+        if got < end - first:  # something was unmapped meanwhile: count VMA by VMA to tell which
+            broken += run
+            continue
+        at = first
+        for vma in run:
+            low, high = _span(vma)
+            # Pages between the VMAs of a run go to a bin of their own (-1, set below): a VMA
+            # mapped into a gap meanwhile is not ours.
+            owners += (-1, len(vmas))
+            lengths += (low - at, high - low)
+            vmas.append(vma)
+            at = high
+        reads.append((first, end - first))
+        offset += end - first
+    if vmas:
+        _count_entries(kernel, pid, buffers.entries[:offset], vmas, owners, lengths, reads, frames)
+    for vma in broken:
+        _count_pages(kernel, pid, pagemap, vma, frames, buffers)
+
+
+def _count_entries(kernel: Kernel, pid: int, raw: npt.NDArray[np.uint64], vmas: list[Vma], owners: list[int],
+                   lengths: list[int], reads: list[tuple[int, int]], frames: _FrameNodes | None) -> None:
+    """Set each VMA's counts from pagemap entries ``raw``, whose owners are run-length coded."""
+    bins = len(vmas) + 1
+    owner = np.repeat(np.array([bins - 1 if o < 0 else o for o in owners], dtype=np.intp), lengths)
     entries = raw.view(np.int64)
-    bins = len(group) + 1
     swapped = (np.bincount(owner[entries >= PM_SWAP], minlength=bins) if int(entries.max()) >= PM_SWAP
                else np.zeros(bins, dtype=np.intp))
     present = np.flatnonzero(entries < 0)
     if frames is not None:
         nodes = frames.lookup(raw[present] & np.uint64(PM_PFN_MASK))
     else:
-        nodes = _query(kernel, pid, (present.astype(np.uint64) + np.uint64(first)) * np.uint64(PAGE_SIZE))
+        pages = np.concatenate([np.arange(first, first + count, dtype=np.uint64) for first, count in reads])
+        nodes = _query(kernel, pid, pages[present] * np.uint64(PAGE_SIZE))
     lowest = int(nodes.min()) if len(nodes) else -1
     if lowest == int(nodes.max(initial=-1)):  # one node for all (the usual case), or none counted
         per_vma = np.bincount(owner[present], minlength=bins) if lowest >= 0 else np.zeros(bins, np.intp)
@@ -768,7 +800,7 @@ def _count_group(kernel: Kernel, pid: int, pagemap: BinaryIO, group: list[Vma], 
         table = np.bincount(owner[present[counted]] * width + nodes, minlength=bins * width)
         rows = [{node: count for node, count in enumerate(row) if count}
                 for row in table.reshape(bins, width).tolist()]
-    for vma, row, swaps in zip(group, rows, swapped.tolist(), strict=False):  # the last bin: gaps
+    for vma, row, swaps in zip(vmas, rows, swapped.tolist(), strict=False):  # the last bin: gaps
         vma.pages_by_node = row
         vma.swapped = swaps
 

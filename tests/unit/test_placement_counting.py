@@ -16,11 +16,11 @@ from numamove.placement import (
     Vma,
     VmaKind,
     _add_counts,
+    _batches,
     _borrow_buffers,
-    _count_group,
+    _count_batch,
     _count_pages,
     _FrameNodes,
-    _neighbours,
     _scan_pages,
 )
 from numamove.procfs import PM_EXCLUSIVE, PM_PRESENT, PM_SOFT_DIRTY, PM_SWAP, pfn_nodes
@@ -133,13 +133,15 @@ def test_counting_in_chunks_and_groups_agrees_with_the_per_page_arrays(tmp_path:
     with kernel.open("proc/9/pagemap") as pagemap:
         for vma in expected:
             _scan_pages(kernel, 9, pagemap, vma, frames)
-        groups = _neighbours(vmas)
-        assert any(len(group) > 1 for group in groups) and any(len(group) == 1 for group in groups)
+        batches = _batches(vmas)
+        assert any(len(batch) > 1 for batch in batches)  # runs far apart, counted in one pass
+        assert any(len(run) > 1 for batch in batches for run in batch)  # neighbours, read in one call
+        assert any(len(batch) == 1 and len(batch[0]) == 1 for batch in batches)  # a large VMA alone
         with _borrow_buffers() as buffers:
-            for group in groups:
-                if len(group) == 1:
-                    _count_pages(kernel, 9, pagemap, group[0], frames, buffers)
+            for batch in batches:
+                if len(batch) == 1 and len(batch[0]) == 1:
+                    _count_pages(kernel, 9, pagemap, batch[0][0], frames, buffers)
                 else:
-                    _count_group(kernel, 9, pagemap, group, frames, buffers)
+                    _count_batch(kernel, 9, pagemap, batch, frames, buffers)
     assert [(v.pages_by_node, v.swapped) for v in vmas] == [(v.pages_by_node, v.swapped) for v in expected]
     assert sum(sum(v.pages_by_node.values()) for v in vmas) > _CHUNK
