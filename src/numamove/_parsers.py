@@ -4,27 +4,32 @@ from __future__ import annotations
 
 from numamove.errors import TopologyError
 
-__all__ = ["parse_distance", "parse_node_meminfo", "parse_status"]
+__all__ = ["parse_distance", "parse_meminfo", "parse_node_meminfo", "parse_status"]
 
 
-def parse_node_meminfo(text: str) -> dict[str, int]:
-    """/sys/devices/system/node/nodeN/meminfo -> {"MemTotal": bytes, ...}.
+def parse_meminfo(text: str) -> dict[str, int]:
+    """/proc/meminfo -> {"MemTotal": bytes, "MemAvailable": bytes, ...}.
 
-    Lines read "Node 0 MemTotal:  1012345 kB"; counts without a unit
-    (HugePages_Total) are kept as they are.
+    Lines read "MemTotal:  1012345 kB"; counts without a unit (HugePages_Total)
+    are kept as they are.
     """
     values: dict[str, int] = {}
     for line in text.splitlines():
         words = line.split()
-        if len(words) < 4 or words[0] != "Node" or not words[2].endswith(":"):
+        if len(words) < 2 or not words[0].endswith(":"):
             continue
         try:
-            number = int(words[3])
+            number = int(words[1])
         except ValueError:
             continue
-        unit = words[4] if len(words) > 4 else ""
-        values[words[2][:-1]] = number * 1024 if unit == "kB" else number
+        values[words[0][:-1]] = number * 1024 if words[2:3] == ["kB"] else number
     return values
+
+
+def parse_node_meminfo(text: str) -> dict[str, int]:
+    """/sys/devices/system/node/nodeN/meminfo ("Node 0 MemTotal:  1012345 kB") -> as parse_meminfo."""
+    return parse_meminfo("\n".join(line.split(None, 2)[2] for line in text.splitlines()
+                                   if line.startswith("Node ") and len(line.split(None, 2)) == 3))
 
 
 def parse_distance(text: str) -> tuple[int, ...]:

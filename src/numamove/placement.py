@@ -30,6 +30,8 @@ from typing import Any, BinaryIO
 import numpy as np
 import numpy.typing as npt
 
+from numamove._format import human_bytes
+from numamove._parsers import parse_meminfo
 from numamove.errors import InvalidInputError, KernelError, NoSuchProcessError, NotPermittedError
 from numamove.kernel import NODE_DIR, Kernel, default_kernel
 from numamove.pages import move_pages
@@ -649,6 +651,8 @@ def _per_page(kernel: Kernel, pid: int, vmas: list[Vma], method: str, keep: bool
     if method == "pagemap" and not privileged:
         raise NotPermittedError(errno.EPERM, "reading PFNs from pagemap needs CAP_SYS_ADMIN (in the "
                                 "initial user namespace); use method 'query' (move_pages) instead", "")
+    if keep:
+        _check_kept_size(kernel, pid, vmas)
     frames = None
     if method == "pagemap" or (method == "auto" and privileged):
         frames = _frame_nodes(kernel)
@@ -668,6 +672,33 @@ def _per_page(kernel: Kernel, pid: int, vmas: list[Vma], method: str, keep: bool
                 else:
                     _count_batch(kernel, pid, pagemap, batch, frames, buffers)
     return "move_pages" if frames is None else "pagemap"
+
+
+_KEPT_BYTES_PER_PAGE = 48
+"""Peak bytes per page of address space while per-page arrays are built (the arrays kept:
+address 8, node 4, swapped 1, PFN 8; the rest is pagemap's entries and their decoding)."""
+
+
+def _check_kept_size(kernel: Kernel, pid: int, vmas: list[Vma]) -> None:
+    """Refuse a per-page view that would take more than a quarter of the memory available.
+
+    The arrays cover every page of a VMA, present or not, and a process may
+    reserve terabytes it never touches (a JVM heap, AddressSanitizer's shadow).
+    """
+    spans = [(_span(vma), vma) for vma in vmas if not vma.gone and vma.path not in _SPECIAL]
+    pages = sum(end - first for (first, end), _ in spans)
+    try:
+        available = parse_meminfo(kernel.read_text("proc/meminfo")).get("MemAvailable")
+    except OSError:
+        available = None
+    if not spans or available is None or pages * _KEPT_BYTES_PER_PAGE <= available // 4:
+        return
+    (first, end), largest = max(spans, key=lambda item: item[0][1] - item[0][0])
+    raise InvalidInputError(
+        f"the per-page view of pid {pid} covers {human_bytes(pages * PAGE_SIZE)} of address space and would "
+        f"need {human_bytes(pages * _KEPT_BYTES_PER_PAGE)}, over a quarter of the "
+        f"{human_bytes(available)} available (the largest VMA: {first * PAGE_SIZE:#x}-{end * PAGE_SIZE:#x} "
+        f"{largest.path or largest.kind.value}); narrow it with --range or --vma")
 
 
 @dataclass(frozen=True)

@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from numamove._parsers import parse_distance, parse_node_meminfo
+from numamove._parsers import parse_distance, parse_meminfo, parse_node_meminfo
 from numamove.errors import TopologyError
 from numamove.kernel import NODE_DIR, Kernel, default_kernel
 from numamove.nodemask import parse_cpulist
@@ -131,9 +131,7 @@ def _without_numa(kernel: Kernel) -> Topology:
     """A kernel built without CONFIG_NUMA: one node 0 with every CPU and all memory."""
     try:
         cpus = parse_cpulist(kernel.read_text("sys/devices/system/cpu/online"))
-        meminfo = parse_node_meminfo(
-            "".join(f"Node 0 {line}\n" for line in kernel.read_text("proc/meminfo").splitlines())
-        )
+        meminfo = parse_meminfo(kernel.read_text("proc/meminfo"))
     except OSError as error:
         raise TopologyError(f"no NUMA topology and no {error.filename}: {error.strerror}") from None
     node = Node(id=0, cpus=cpus, mem_total=meminfo.get("MemTotal", 0), mem_free=meminfo.get("MemFree", 0),

@@ -23,6 +23,7 @@ from .conftest import PAGE_SIZE, Channel, ForkedChild, Layout, Region, forked, r
 
 HUGE = 2 << 20
 MAP_HUGETLB = 0x40000
+MAP_NORESERVE = 0x4000
 
 
 def build_workload(layout: Layout, channel: Channel) -> None:
@@ -327,3 +328,28 @@ def test_without_pfns_the_scan_queries_instead(layout: Layout, drop: str) -> Non
     assert report["method"] == "move_pages"
     assert report["pages_by_node"] == {str(layout.cpu_nodes[1]): 16}
     assert "CAP_SYS_ADMIN" in report["refused"]
+
+
+def test_a_huge_reservation_is_refused_for_the_per_page_view_and_can_be_narrowed(layout: Layout) -> None:
+    """A JVM heap or AddressSanitizer's shadow: terabytes reserved, never touched."""
+    reserved = 1 << 40  # 1 TiB, PROT_NONE: per-page arrays for it would need 12 GiB
+
+    def body(channel: Channel) -> None:
+        reservation = raw_mmap(reserved, prot=0,  # PROT_NONE
+                               flags=mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS | MAP_NORESERVE)
+        region = Region(8)
+        channel.send(json.dumps([reservation, region.base]))
+        channel.receive()
+
+    with forked(body) as child:
+        reservation, base = json.loads(child.receive())
+        refused = CliRunner().invoke(main, ["where", str(child.pid), "--pages"])
+        assert refused.exit_code == 1 and refused.output.count("\n") == 1, refused.output
+        assert refused.output.startswith(f"numamove: error: the per-page view of pid {child.pid} covers")
+        assert f"{reservation:#x}-{reservation + reserved:#x}" in refused.output
+        assert "narrow it with --range or --vma" in refused.output
+        per_vma = where(str(child.pid))  # the per-VMA view costs nothing per page
+        assert any(vma["start"] == reservation and vma["end"] == reservation + reserved
+                   for vma in per_vma["vmas"])
+        narrowed = where(str(child.pid), "--pages", "--range", f"{base:#x}-{base + 8 * PAGE_SIZE:#x}")
+        assert sum(narrowed["pages_by_node"].values()) == 8

@@ -145,3 +145,28 @@ def test_counting_in_chunks_and_groups_agrees_with_the_per_page_arrays(tmp_path:
                     _count_batch(kernel, 9, pagemap, batch, frames, buffers)
     assert [(v.pages_by_node, v.swapped) for v in vmas] == [(v.pages_by_node, v.swapped) for v in expected]
     assert sum(sum(v.pages_by_node.values()) for v in vmas) > _CHUNK
+
+
+def test_a_per_page_view_bigger_than_a_quarter_of_available_memory_is_refused(tmp_path: Path) -> None:
+    from numamove.errors import InvalidInputError
+    from numamove.placement import _check_kept_size
+
+    (tmp_path / "proc").mkdir()
+    (tmp_path / "proc" / "meminfo").write_text("MemTotal: 4000000 kB\nMemAvailable: 2000000 kB\n")
+    kernel = Kernel(tmp_path)
+
+    def vma(start: int, pages: int, path: str = "") -> Vma:
+        return Vma(start=start, end=start + pages * PAGE_SIZE, perms="---p", offset=0, path=path,
+                   kind=VmaKind.ANON, policy="", page_size=PAGE_SIZE, pages_by_node={})
+
+    small = [vma(0x10000, 100, "/usr/lib/libc.so.6"), vma(0x7F0000000000, 1000)]
+    _check_kept_size(kernel, 7, small)  # 1,100 pages: a few tens of KiB
+    # 2,000,000 kB available: a quarter is 500,000 kB, about 10.4 million pages at 48 bytes each.
+    huge = [*small, vma(0x7E0000000000, 12 << 20)]
+    with pytest.raises(InvalidInputError) as caught:
+        _check_kept_size(kernel, 7, huge)
+    message = str(caught.value)
+    assert "pid 7" in message and "0x7e0000000000-0x7e0c00000000" in message and "--range" in message
+    assert "\n" not in message
+    (tmp_path / "proc" / "meminfo").write_text("MemTotal: 4000000 kB\n")  # no MemAvailable: no limit
+    _check_kept_size(kernel, 7, huge)
