@@ -23,6 +23,7 @@ if TYPE_CHECKING:
     from numamove.kernel import Kernel
     from numamove.mover import MoveResult
     from numamove.placement import ProcessMemory
+    from numamove.topology import Topology
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -270,10 +271,9 @@ def map_command(kernel: Kernel, target: str, vma: str | None, ranges: tuple[str,
         click.echo(line)
 
 
-def _target_weights(text: str, kernel: Kernel) -> dict[int, float]:
+def _target_weights(text: str, kernel: Kernel, topology: Topology) -> dict[int, float]:
     """--to: "2", "0-1", "0:3,1:1" (node:weight), "0-2:free" (by free memory) -> {node: weight}."""
     from numamove.nodemask import parse_nodemask
-    from numamove.topology import read_topology
 
     allowed = kernel.online_nodes()
     weights: dict[int, float] = {}
@@ -281,7 +281,7 @@ def _target_weights(text: str, kernel: Kernel) -> dict[int, float]:
         spec, _, weight_text = entry.partition(":")
         nodes = parse_nodemask(spec, allowed)
         if weight_text == "free":
-            free = {node.id: node.mem_free for node in read_topology(kernel).nodes}
+            free = {node.id: node.mem_free for node in topology.nodes}
             weights.update({node: float(free.get(node, 0)) for node in nodes})
             continue
         try:
@@ -295,16 +295,15 @@ def _target_weights(text: str, kernel: Kernel) -> dict[int, float]:
     return weights
 
 
-def _check_move(kernel: Kernel, pid: int, nodes: Iterable[int], move_all: bool) -> None:
+def _check_move(kernel: Kernel, topology: Topology, pid: int, nodes: Iterable[int], move_all: bool) -> None:
     """Refuse, before anything moves, what the kernel would refuse or silently misplace."""
     import errno
     import os
 
     from numamove.errors import NodeNotAllowedError, NodeOfflineError, NotPermittedError
     from numamove.nodemask import format_nodemask
-    from numamove.topology import read_topology
 
-    memory_nodes = {node.id for node in read_topology(kernel).nodes if node.has_memory}
+    memory_nodes = {node.id for node in topology.nodes if node.has_memory}
     for node in sorted(set(nodes)):
         if node not in kernel.online_nodes():
             raise NodeOfflineError(errno.ENODEV, f"node {node} is not online "
@@ -325,11 +324,9 @@ def _check_move(kernel: Kernel, pid: int, nodes: Iterable[int], move_all: bool) 
                                 "CAP_SYS_NICE", "")
 
 
-def _fallbacks(kernel: Kernel, targets: Iterable[int]) -> Callable[[int], list[int]]:
+def _fallbacks(topology: Topology, targets: Iterable[int]) -> Callable[[int], list[int]]:
     """For a full target: the other targets, nearest first (SLIT distance)."""
-    from numamove.topology import read_topology
-
-    distances = {node.id: node.distances for node in read_topology(kernel).nodes}
+    distances = {node.id: node.distances for node in topology.nodes}
     choices = sorted(set(targets))
     return lambda node: sorted((n for n in choices if n != node), key=lambda n: distances[node].get(n, 255))
 
@@ -399,16 +396,18 @@ def move(kernel: Kernel, target: str, vma: str | None, ranges: tuple[str, ...], 
     from numamove.mover import interleave, move_units, one_node, plan, thread_nodes, units_from_scan
     from numamove.nodemask import parse_nodemask
     from numamove.placement import scan_process, vma_selector
+    from numamove.topology import read_topology
 
     pids = _targets(kernel, target)
+    topology = read_topology(kernel)  # once: node checks, free memory and fallbacks all use it
     follow_threads = to == "threads"
-    weights = {} if follow_threads else _target_weights(to, kernel)
+    weights = {} if follow_threads else _target_weights(to, kernel, topology)
     address_ranges = _ranges(ranges)
     sources = parse_nodemask(from_nodes, kernel.online_nodes()) if from_nodes else None
     if budget <= 0 or (rate is not None and rate <= 0):
         raise InvalidInputError("--budget and --rate must be positive")
     for pid in pids:
-        _check_move(kernel, pid, weights, move_all)
+        _check_move(kernel, topology, pid, weights, move_all)
     chooser = one_node(next(iter(weights))) if len(weights) == 1 else interleave(weights) if weights else None
     documents = []
     problems: list[str] = []
@@ -417,7 +416,7 @@ def move(kernel: Kernel, target: str, vma: str | None, ranges: tuple[str, ...], 
                             else None, ranges=address_ranges)
         if follow_threads:  # each process's pages go where its own threads run
             chooser = thread_nodes(scan)
-            _check_move(kernel, pid, {t.node for t in scan.threads if t.node is not None}, move_all)
+            _check_move(kernel, topology, pid, {t.node for t in scan.threads if t.node is not None}, move_all)
         assert chooser is not None
         units = units_from_scan(scan)
         if sources is not None:
@@ -431,7 +430,7 @@ def move(kernel: Kernel, target: str, vma: str | None, ranges: tuple[str, ...], 
             try:
                 result = move_units(pid, units, chooser, flags=MPOL_MF_MOVE_ALL if move_all else MPOL_MF_MOVE,
                                     budget=budget / 1000, rate=rate * 1e6 if rate else None,
-                                    fallback=_fallbacks(kernel, weights) if len(weights) > 1 else None,
+                                    fallback=_fallbacks(topology, weights) if len(weights) > 1 else None,
                                     progress=update, kernel=kernel)
             finally:
                 finish()
@@ -475,12 +474,14 @@ def migrate(kernel: Kernel, target: str, from_nodes: str, to_nodes: str, chunked
     from numamove.mover import by_source, move_units, remap_nodes, units_from_scan
     from numamove.pages import migrate_pages, resolve_nodes
     from numamove.placement import scan_process
+    from numamove.topology import read_topology
 
     pids = _targets(kernel, target)
     old = resolve_nodes(from_nodes, kernel, "FROM")
     new = resolve_nodes(to_nodes, kernel, "TO")
+    topology = read_topology(kernel)
     for pid in pids:
-        _check_move(kernel, pid, new, False)
+        _check_move(kernel, topology, pid, new, False)
     documents = []
     for pid in pids:
         before = scan_process(pid, kernel=kernel, detail=False).pages_by_node
