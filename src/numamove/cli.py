@@ -413,7 +413,7 @@ def move(kernel: Kernel, target: str, vma: str | None, ranges: tuple[str, ...], 
     problems: list[str] = []
     for pid in pids:
         scan = scan_process(pid, kernel=kernel, pages=True, policies=False, select=vma_selector(vma) if vma
-                            else None, ranges=address_ranges)
+                            else None, ranges=address_ranges, present_only=True)
         if follow_threads:  # each process's pages go where its own threads run
             chooser = thread_nodes(scan)
             _check_move(kernel, topology, pid, {t.node for t in scan.threads if t.node is not None}, move_all)
@@ -487,7 +487,7 @@ def migrate(kernel: Kernel, target: str, from_nodes: str, to_nodes: str, chunked
         before = scan_process(pid, kernel=kernel, detail=False).pages_by_node
         if chunked:
             mapping = remap_nodes(sorted(old), sorted(new))
-            scan = scan_process(pid, kernel=kernel, pages=True, policies=False)
+            scan = scan_process(pid, kernel=kernel, pages=True, policies=False, present_only=True)
             units = units_from_scan(scan)
             units = units.subset(np.isin(units.nodes, list(old)))
             # migrate_pages(2) moves shared pages too when the caller may (CAP_SYS_NICE).

@@ -482,6 +482,9 @@ def _huge_units(addresses: npt.NDArray[np.uint64], nodes: npt.NDArray[np.int32],
     # Index of the first page of each whole aligned block.
     aligned = np.flatnonzero(addresses % span_bytes == 0)
     aligned = aligned[aligned + span <= len(addresses)]
+    # A block is ``span`` pages in a row: with arrays of present pages alone, a gap shows
+    # as a last address too far from the first.
+    aligned = aligned[addresses[aligned + span - 1] - addresses[aligned] == span_bytes - np.uint64(PAGE_SIZE)]
     blocks = aligned[:, None] + np.arange(span)[None, :]
     block_nodes = nodes[blocks]
     whole = (block_nodes == block_nodes[:, :1]).all(axis=1) & (block_nodes[:, 0] >= 0)

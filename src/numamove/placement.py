@@ -92,12 +92,16 @@ class PagePlacement:
 
     ``nodes`` holds a node id, -ENOENT for a page not present (never touched,
     or swapped: see ``swapped``), or -EFAULT for the shared zero page.
+    With ``present_only`` the arrays hold the present pages alone, in address
+    order (what a move needs: memory then follows the resident size, not the
+    address space).
     """
 
     addresses: npt.NDArray[np.uint64]
     nodes: npt.NDArray[np.int32]
     swapped: npt.NDArray[np.bool_]
     pfns: npt.NDArray[np.uint64] | None = None
+    present_only: bool = False
 
 
 @dataclass(slots=True)
@@ -166,7 +170,10 @@ class Vma:
         }
         if self.scanned:
             data["range"] = list(self.scanned)
-        if with_pages and self.pages is not None:
+        if with_pages and self.pages is not None and self.pages.present_only:
+            data["present_pages"] = np.stack([self.pages.addresses.astype(np.int64),
+                                              self.pages.nodes.astype(np.int64)], axis=1).tolist()
+        elif with_pages and self.pages is not None:
             data["page_nodes"] = self.pages.nodes.tolist()
             data["first_page"] = int(self.pages.addresses[0]) if len(self.pages.addresses) else None
         return data
@@ -319,13 +326,16 @@ def scan_process(
     ranges: Sequence[tuple[int, int]] = (),
     method: str = "auto",
     keep_pages: bool | None = None,
+    present_only: bool = False,
 ) -> ProcessMemory:
     """Scan where the memory of ``pid`` lives.
 
     ``pages`` (or ``ranges``) asks for the exact per-page view; ``method``
     picks "pagemap" (PFNs, needs CAP_SYS_ADMIN), "query" (move_pages) or
     "auto". ``keep_pages`` keeps the per-page arrays on each VMA (default:
-    when ``pages`` is set). ``detail`` reads smaps (Rss, swap, THP, locked).
+    when ``pages`` is set); ``present_only`` keeps the present pages alone,
+    so a process that reserves terabytes it never touches costs what it
+    holds. ``detail`` reads smaps (Rss, swap, THP, locked).
     ``policies=False`` skips numa_maps in the per-page view, saving its
     page-table walk; the VMAs' policies then read "".
     """
@@ -351,7 +361,8 @@ def scan_process(
 
     used = "numa_maps"
     if per_page:
-        used = _per_page(kernel, pid, vmas, method, keep_pages if keep_pages is not None else pages)
+        kept = keep_pages if keep_pages is not None else pages
+        used = _per_page(kernel, pid, vmas, method, ("present" if present_only else "all") if kept else "")
     return ProcessMemory(pid=pid, name=name, vmas=vmas, threads=read_threads(pid, kernel), method=used)
 
 
@@ -639,11 +650,12 @@ class _FrameNodes:
         return swapped
 
 
-def _per_page(kernel: Kernel, pid: int, vmas: list[Vma], method: str, keep: bool) -> str:
+def _per_page(kernel: Kernel, pid: int, vmas: list[Vma], method: str, keep: str) -> str:
     """Fill each VMA's pages_by_node and swapped count from pagemap; returns the method used.
 
-    With ``keep`` each VMA gets its per-page arrays; without, pagemap is read and
-    counted in chunks, so memory stays bounded whatever the size of the mappings.
+    ``keep`` "all" gives each VMA its per-page arrays, "present" arrays of its
+    present pages; "" reads and counts pagemap in chunks, so memory stays
+    bounded whatever the size of the mappings.
     """
     if method not in ("auto", "pagemap", "query"):
         raise InvalidInputError(f"method must be auto, pagemap or query, not {method!r}")
@@ -651,7 +663,7 @@ def _per_page(kernel: Kernel, pid: int, vmas: list[Vma], method: str, keep: bool
     if method == "pagemap" and not privileged:
         raise NotPermittedError(errno.EPERM, "reading PFNs from pagemap needs CAP_SYS_ADMIN (in the "
                                 "initial user namespace); use method 'query' (move_pages) instead", "")
-    if keep:
+    if keep == "all":
         _check_kept_size(kernel, pid, vmas)
     frames = None
     if method == "pagemap" or (method == "auto" and privileged):
@@ -662,9 +674,12 @@ def _per_page(kernel: Kernel, pid: int, vmas: list[Vma], method: str, keep: bool
         raise _process_error(error, pid, "pagemap") from None
     wanted = [vma for vma in vmas if not vma.gone and vma.path not in _SPECIAL]
     with pagemap, _borrow_buffers() as buffers:
-        if keep:
+        if keep == "all":
             for vma in wanted:
                 _scan_pages(kernel, pid, pagemap, vma, frames)
+        elif keep == "present":
+            for vma in wanted:
+                _scan_present(kernel, pid, pagemap, vma, frames, buffers)
         else:
             for batch in _batches(wanted):
                 if len(batch) == 1 and len(batch[0]) == 1:
@@ -914,6 +929,40 @@ def _scan_pages(kernel: Kernel, pid: int, pagemap: BinaryIO, vma: Vma, frames: _
     vma.pages_by_node = {node: int(c) for node, c in enumerate(counts) if c}
     vma.swapped = int(entries.swapped.sum())
     vma.pages = PagePlacement(addresses, nodes, entries.swapped, entries.pfn if frames else None)
+
+
+def _scan_present(kernel: Kernel, pid: int, pagemap: BinaryIO, vma: Vma, frames: _FrameNodes | None,
+                  buffers: _Buffers) -> None:
+    """The present pages of ``vma`` with their nodes (and PFNs), read chunk by chunk."""
+    low, high = vma.scanned or (vma.start, vma.end)
+    first, total = low // PAGE_SIZE, (high - low) // PAGE_SIZE
+    addresses: list[npt.NDArray[np.uint64]] = []
+    pfns: list[npt.NDArray[np.uint64]] = []
+    swapped = 0
+    for offset in range(0, total, _CHUNK):
+        size = min(_CHUNK, total - offset)
+        raw = _read_entries(kernel, pagemap, vma, first + offset, buffers.entries[:size])
+        entries = raw.view(np.int64)
+        if len(raw) and int(entries.max()) >= PM_SWAP:
+            swapped += int(np.count_nonzero(entries >= PM_SWAP))
+        present = np.less(entries, 0, out=buffers.present[:len(raw)])
+        addresses.append(_PAGE_OFFSETS[:len(raw)][present] + np.uint64(low + offset * PAGE_SIZE))
+        if frames is not None:
+            pfns.append(raw[present] & np.uint64(PM_PFN_MASK))
+        if vma.gone:
+            break
+    where = np.concatenate(addresses) if addresses else np.empty(0, dtype=np.uint64)
+    frame_numbers = (np.concatenate(pfns) if pfns else np.empty(0, dtype=np.uint64)) if frames else None
+    if frame_numbers is not None and frames is not None:
+        nodes = frames.lookup(frame_numbers)
+    else:
+        nodes = _query(kernel, pid, where) if len(where) else np.empty(0, dtype=np.int32)
+    per_node: dict[int, int] = {}
+    _add_counts(nodes, per_node)
+    vma.pages_by_node = dict(sorted(per_node.items()))
+    vma.swapped = swapped
+    vma.pages = PagePlacement(where, nodes, np.zeros(len(where), dtype=np.bool_), frame_numbers,
+                              present_only=True)
 
 
 def _query(kernel: Kernel, pid: int, addresses: npt.NDArray[np.uint64],

@@ -13,6 +13,7 @@ from numamove.placement import PagePlacement, ProcessMemory, Vma, VmaKind
 from .fakes import FakeSyscalls
 
 BASE = 0x7F00_0000_0000
+PAGE = 4096
 
 
 def units(nodes: list[int], sizes: list[int] | None = None) -> Units:
@@ -200,3 +201,23 @@ def test_pair_counts_weigh_each_unit_by_its_pages(sources_range: tuple[int, int]
     for source, target, size in zip(sources.tolist(), targets.tolist(), pages.tolist(), strict=True):
         expected[source, target] = expected.get((source, target), 0) + size
     assert _pair_counts(sources, targets, pages) == expected
+
+
+@pytest.mark.parametrize("with_pfns", [True, False])
+def test_units_from_present_pages_alone_group_only_blocks_without_gaps(with_pfns: bool) -> None:
+    """A move scans present pages alone: a THP block must be 512 present pages in a row,
+    which without PFNs (the move_pages method) only the addresses can tell."""
+    span = 512
+    start = BASE + (2 << 20)
+    # Block 0 whole (one THP), block 1 missing its page 100 (base pages), block 2's head alone.
+    offsets = [*range(span), *(span + i for i in range(span) if i != 100), 2 * span]
+    addresses = np.uint64(start) + np.array(offsets, dtype=np.uint64) * np.uint64(PAGE)
+    pfns = np.array([4096 + i for i in offsets], dtype=np.uint64)
+    placement = PagePlacement(addresses, np.ones(len(offsets), dtype=np.int32), np.zeros(len(offsets), bool),
+                              pfns if with_pfns else None, present_only=True)
+    thp_vma = Vma(start=start, end=start + 3 * span * PAGE, perms="rw-p", offset=0, path="",
+                  kind=VmaKind.ANON, policy="default", page_size=PAGE, pages_by_node={1: len(offsets)},
+                  thp_pages=2 * span, pages=placement)
+    u = units_from_scan(ProcessMemory(pid=1, name="x", threads=[], method="pagemap", vmas=[thp_vma]))
+    assert u.pages.tolist() == [span] + [1] * (span - 1) + [1]
+    assert u.addresses[0] == start and int(u.pages.sum()) == len(offsets)

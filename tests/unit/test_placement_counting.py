@@ -22,6 +22,7 @@ from numamove.placement import (
     _count_pages,
     _FrameNodes,
     _scan_pages,
+    _scan_present,
 )
 from numamove.procfs import PM_EXCLUSIVE, PM_PRESENT, PM_SOFT_DIRTY, PM_SWAP, pfn_nodes
 
@@ -145,6 +146,19 @@ def test_counting_in_chunks_and_groups_agrees_with_the_per_page_arrays(tmp_path:
                     _count_batch(kernel, 9, pagemap, batch, frames, buffers)
     assert [(v.pages_by_node, v.swapped) for v in vmas] == [(v.pages_by_node, v.swapped) for v in expected]
     assert sum(sum(v.pages_by_node.values()) for v in vmas) > _CHUNK
+
+    # The present pages alone (what a move keeps), read chunk by chunk, are the same pages.
+    present_only = [dataclasses.replace(vma) for vma in vmas]
+    with kernel.open("proc/9/pagemap") as pagemap, _borrow_buffers() as buffers:
+        for vma in present_only:
+            _scan_present(kernel, 9, pagemap, vma, frames, buffers)
+    for sparse, dense in zip(present_only, expected, strict=True):
+        assert sparse.pages is not None and dense.pages is not None and sparse.pages.present_only
+        own = entries[dense.start // PAGE_SIZE - first:dense.end // PAGE_SIZE - first]
+        present = own.view(np.int64) < 0
+        assert sparse.pages.addresses.tolist() == dense.pages.addresses[present].tolist()
+        assert sparse.pages.nodes.tolist() == dense.pages.nodes[present].tolist()
+        assert (sparse.pages_by_node, sparse.swapped) == (dense.pages_by_node, dense.swapped)
 
 
 def test_a_per_page_view_bigger_than_a_quarter_of_available_memory_is_refused(tmp_path: Path) -> None:
