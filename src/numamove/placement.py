@@ -952,7 +952,9 @@ def _scan_present(kernel: Kernel, pid: int, pagemap: BinaryIO, vma: Vma, frames:
         if vma.gone:
             break
     where = np.concatenate(addresses) if addresses else np.empty(0, dtype=np.uint64)
-    frame_numbers = (np.concatenate(pfns) if pfns else np.empty(0, dtype=np.uint64)) if frames else None
+    frame_numbers = None
+    if frames is not None:
+        frame_numbers = np.concatenate(pfns) if pfns else np.empty(0, dtype=np.uint64)
     if frame_numbers is not None and frames is not None:
         nodes = frames.lookup(frame_numbers)
     else:

@@ -221,3 +221,5 @@ def test_units_from_present_pages_alone_group_only_blocks_without_gaps(with_pfns
     u = units_from_scan(ProcessMemory(pid=1, name="x", threads=[], method="pagemap", vmas=[thp_vma]))
     assert u.pages.tolist() == [span] + [1] * (span - 1) + [1]
     assert u.addresses[0] == start and int(u.pages.sum()) == len(offsets)
+    listed = thp_vma.to_dict(with_pages=True)
+    assert "page_nodes" not in listed and listed["present_pages"][:2] == [[start, 1], [start + PAGE, 1]]
