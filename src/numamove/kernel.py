@@ -105,14 +105,8 @@ class Kernel:
     def has_capability(self, bit: int) -> bool:
         """Whether the caller's effective capabilities (CapEff) hold capability ``bit``."""
         try:
-            status = self.read_text("proc/self/status")
-        except OSError:
-            return False
-        # Only the one line: every scan asks, and parsing all of status costs more than reading it.
-        _, found, rest = status.partition("\nCapEff:")
-        try:
-            effective = int(rest.split("\n", 1)[0], 16) if found else 0
-        except ValueError:
+            effective = int(self.process_status(0)["CapEff"], 16)
+        except (OSError, KeyError, ValueError):
             return False
         return bool(effective >> bit & 1)
 

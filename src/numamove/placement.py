@@ -436,23 +436,33 @@ def read_threads(pid: int, kernel: Kernel) -> list[ThreadPlacement]:
     return threads
 
 
-_CPU_NODES: dict[str, tuple[int, dict[int, int]]] = {}
+_KEPT: dict[tuple[str, str], tuple[int, Any]] = {}
+
+
+def _kept_while_unchanged(kernel: Kernel, directory: str, build: Callable[[Kernel], Any],
+                          fresh: bool = False) -> Any:
+    """``build(kernel)``, kept while ``directory`` holds the same number of subdirectories.
+
+    Every scan needs the CPU and memory-block maps, and they change only when a
+    CPU or a memory block is added or removed, which adds or removes a
+    directory under /sys (hotplug: a CXL device coming online, say). Without a
+    link count to go by, the map is built each time.
+    """
+    key = (str(kernel.root), directory)
+    try:
+        count = kernel.subdirectories(directory)
+    except OSError:
+        count = -1
+    cached = _KEPT.get(key)
+    if cached is None or fresh or count < 0 or cached[0] != count:
+        cached = _KEPT[key] = (count, build(kernel))
+    return cached[1]
 
 
 def _cpu_nodes(kernel: Kernel, fresh: bool = False) -> dict[int, int]:
-    """cpu_nodes(), kept while /sys/devices/system/cpu has the same subdirectories (no CPU added).
-
-    A CPU keeps its node while the machine runs; every scan asks for the map.
-    """
-    key = str(kernel.root)
-    try:
-        dirs = kernel.subdirectories("sys/devices/system/cpu")
-    except OSError:
-        dirs = -1
-    cached = _CPU_NODES.get(key)
-    if cached is None or fresh or dirs < 0 or cached[0] != dirs:
-        cached = _CPU_NODES[key] = (dirs, cpu_nodes(kernel))
-    return cached[1]
+    """cpu_nodes(), kept while no CPU is added: a CPU keeps its node while the machine runs."""
+    found: dict[int, int] = _kept_while_unchanged(kernel, "sys/devices/system/cpu", cpu_nodes, fresh)
+    return found
 
 
 def node_memory_blocks(kernel: Kernel) -> tuple[int, npt.NDArray[np.int32]]:
@@ -472,26 +482,13 @@ def node_memory_blocks(kernel: Kernel) -> tuple[int, npt.NDArray[np.int32]]:
 
 MEMORY_DIR = "sys/devices/system/memory"
 _MEMORY_ENTRY = re.compile(r"^memory(\d+)$", re.MULTILINE)
-_FRAMES: dict[str, tuple[int, _FrameNodes]] = {}
-
-
 def _frame_nodes(kernel: Kernel) -> _FrameNodes:
-    """The PFN -> node map of the kernel, kept while its set of memory blocks stays the same.
+    """The PFN -> node map of the kernel, kept while its set of memory blocks stays the same."""
+    def build(kernel: Kernel) -> _FrameNodes:
+        block_pages, block_node = node_memory_blocks(kernel)
+        return _FrameNodes.build(block_pages, block_node, _runs(_zero_page_pfns(kernel)))
 
-    A daemon scans again and again, and hotplug (a CXL device coming online, say)
-    adds or removes block directories, which changes the directory's link count.
-    """
-    key = str(kernel.root)
-    try:
-        blocks = kernel.subdirectories(MEMORY_DIR)
-    except OSError:
-        blocks = -1  # no memory directory: build the map each time, and let the reads explain
-    cached = _FRAMES.get(key)
-    if cached is not None and blocks >= 0 and cached[0] == blocks:
-        return cached[1]
-    block_pages, block_node = node_memory_blocks(kernel)
-    frames = _FrameNodes.build(block_pages, block_node, _runs(_zero_page_pfns(kernel)))
-    _FRAMES[key] = (blocks, frames)
+    frames: _FrameNodes = _kept_while_unchanged(kernel, MEMORY_DIR, build)
     return frames
 
 
@@ -558,7 +555,7 @@ _CHUNK = 1 << 16
 
 
 _SIGN = 1 << 63
-_KEEP = np.uint64(PM_PRESENT | PM_SWAP | PM_PFN_MASK)
+_KEPT_BITS = np.uint64(PM_PRESENT | PM_SWAP | PM_PFN_MASK)
 _WALK_RUNS = 8
 """Runs of frames counted by comparison per chunk before falling back to a per-frame lookup."""
 
@@ -616,7 +613,7 @@ class _FrameNodes:
             return 0
         # As int64 the kept bits order the entries: present frames are negative (PM_PRESENT
         # is the sign bit) and sorted by PFN, swap entries are >= 2**62, untouched pages 0.
-        masked = np.bitwise_and(raw, _KEEP, out=scratch[:len(raw)]).view(np.int64)
+        masked = np.bitwise_and(raw, _KEPT_BITS, out=scratch[:len(raw)]).view(np.int64)
         lowest, highest = int(masked.min()), int(masked.max())
         if highest < 0:  # every page present (the common, dense case): the extremes say it all
             swapped, present, top = 0, len(raw), highest + _SIGN
@@ -659,7 +656,7 @@ def _per_page(kernel: Kernel, pid: int, vmas: list[Vma], method: str, keep: str)
     """
     if method not in ("auto", "pagemap", "query"):
         raise InvalidInputError(f"method must be auto, pagemap or query, not {method!r}")
-    privileged = _sees_pfns(kernel)
+    privileged = method != "query" and _sees_pfns(kernel)  # a query scan has no use for PFNs
     if method == "pagemap" and not privileged:
         raise NotPermittedError(errno.EPERM, "reading PFNs from pagemap needs CAP_SYS_ADMIN (in the "
                                 "initial user namespace); use method 'query' (move_pages) instead", "")
@@ -873,8 +870,7 @@ def _count_pages(kernel: Kernel, pid: int, pagemap: BinaryIO, vma: Vma, frames: 
             swapped += frames.count(raw, buffers.scratch, per_node)
         else:
             entries = raw.view(np.int64)
-            if len(raw) and int(entries.max()) >= PM_SWAP:
-                swapped += int(np.count_nonzero(entries >= PM_SWAP))
+            swapped += _swapped(entries)
             present = np.less(entries, 0, out=buffers.present[:len(raw)])
             count = int(np.count_nonzero(present))
             addresses = buffers.scratch[:count]
@@ -888,6 +884,16 @@ def _count_pages(kernel: Kernel, pid: int, pagemap: BinaryIO, vma: Vma, frames: 
             break
     vma.pages_by_node = dict(sorted(per_node.items()))
     vma.swapped = int(swapped)
+
+
+def _swapped(entries: npt.NDArray[np.int64]) -> int:
+    """How many pagemap entries (as int64) are swap entries: PM_SWAP set, PM_PRESENT (the sign) not.
+
+    One reduction answers for the usual chunk, which has none.
+    """
+    if len(entries) == 0 or int(entries.max()) < PM_SWAP:
+        return 0
+    return int(np.count_nonzero(entries >= PM_SWAP))
 
 
 def _add_counts(statuses: npt.NDArray[np.int32], per_node: dict[int, int]) -> None:
@@ -943,8 +949,7 @@ def _scan_present(kernel: Kernel, pid: int, pagemap: BinaryIO, vma: Vma, frames:
         size = min(_CHUNK, total - offset)
         raw = _read_entries(kernel, pagemap, vma, first + offset, buffers.entries[:size])
         entries = raw.view(np.int64)
-        if len(raw) and int(entries.max()) >= PM_SWAP:
-            swapped += int(np.count_nonzero(entries >= PM_SWAP))
+        swapped += _swapped(entries)
         present = np.less(entries, 0, out=buffers.present[:len(raw)])
         addresses.append(_PAGE_OFFSETS[:len(raw)][present] + np.uint64(low + offset * PAGE_SIZE))
         if frames is not None:
