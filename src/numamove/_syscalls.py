@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Protocol
 
-from numamove.errors import KernelError, UnsupportedError, kernel_error
+from numamove.errors import InvalidInputError, KernelError, UnsupportedError, kernel_error
 from numamove.nodemask import format_nodemask
 
 __all__ = [
@@ -116,6 +116,9 @@ def nodemask_words(nodes: Iterable[int], bits: int = 0) -> tuple[ctypes.Array[ct
     node_list = sorted(set(nodes))
     if node_list and node_list[0] < 0:
         raise ValueError(f"node {node_list[0]} is negative")
+    if max(bits, node_list[-1] + 1 if node_list else 0) > MAX_MASK_BITS:  # the kernel reads no more
+        raise InvalidInputError(f"a node mask of {max(bits, node_list[-1] + 1)} bits is longer than "
+                                f"the kernel accepts ({MAX_MASK_BITS})")
     needed = max(bits, node_list[-1] + 1 if node_list else 1)
     words = (ctypes.c_ulong * ((needed + BITS_PER_WORD - 1) // BITS_PER_WORD))()
     for node in node_list:

@@ -91,6 +91,20 @@ class Kernel:
     def online_nodes(self) -> frozenset[int]:
         return self.node_list("online")
 
+    def possible_nodes(self) -> frozenset[int]:
+        """The nodes this kernel could ever bring online (/sys/devices/system/node/possible).
+
+        Without that file (a kernel without NUMA, or an old captured tree), the online nodes.
+        """
+        try:
+            return self.node_list("possible")
+        except TopologyError:
+            return self.online_nodes()
+
+    def node_limit(self) -> int:
+        """One past the highest node id this kernel can have: the bound of any node mask."""
+        return max(self.possible_nodes(), default=0) + 1
+
     def process_status(self, pid: int) -> dict[str, str]:
         """/proc/PID/status as fields (pid 0 means the caller)."""
         return parse_status(self.read_text(f"proc/{pid or 'self'}/status"))

@@ -10,8 +10,8 @@ import enum
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+from numamove._inputs import check_int, node_ids
 from numamove._syscalls import CallFacts, nodemask_words, nodes_from_words, translate
-from numamove.errors import InputTypeError, InvalidInputError
 from numamove.kernel import Kernel, default_kernel
 
 __all__ = [
@@ -69,15 +69,14 @@ def mbind(addr: int, length: int, mode: Mode | int, nodes: Iterable[int] = (), f
     ``flags`` may hold MPOL_MF_STRICT, MPOL_MF_MOVE and MPOL_MF_MOVE_ALL, which
     also move the range's existing pages to conform to the policy.
     """
-    for name, value in (("addr", addr), ("length", length)):
-        if isinstance(value, bool) or not isinstance(value, int):
-            raise InputTypeError(f"{name} must be an int")
-        if value < 0:
-            raise InvalidInputError(f"{name} must not be negative")
-    node_set = _node_set(nodes)
+    addr = check_int(addr, "addr", low=0, high=2**64 - 1)
+    length = check_int(length, "length", low=0, high=2**64 - 1)
+    mode = check_int(mode, "mode", low=0)
+    flags = check_int(flags, "flags", low=0, high=2**32 - 1)
     kernel = kernel or default_kernel()
+    node_set = _node_set(nodes, kernel)
     mask, maxnode = nodemask_words(node_set)
-    result = kernel.syscalls.mbind(addr, length, int(mode), ctypes.addressof(mask) if node_set else 0,
+    result = kernel.syscalls.mbind(addr, length, mode, ctypes.addressof(mask) if node_set else 0,
                                    maxnode if node_set else 0, flags)
     if result < 0:
         raise translate(-result, "mbind", kernel.call_facts(flags=flags, nodes=node_set))
@@ -85,10 +84,11 @@ def mbind(addr: int, length: int, mode: Mode | int, nodes: Iterable[int] = (), f
 
 def set_mempolicy(mode: Mode | int, nodes: Iterable[int] = (), *, kernel: Kernel | None = None) -> None:
     """Set the calling thread's default policy with set_mempolicy(2)."""
-    node_set = _node_set(nodes)
+    mode = check_int(mode, "mode", low=0)
     kernel = kernel or default_kernel()
+    node_set = _node_set(nodes, kernel)
     mask, maxnode = nodemask_words(node_set)
-    result = kernel.syscalls.set_mempolicy(int(mode), ctypes.addressof(mask) if node_set else 0,
+    result = kernel.syscalls.set_mempolicy(mode, ctypes.addressof(mask) if node_set else 0,
                                            maxnode if node_set else 0)
     if result < 0:
         raise translate(-result, "set_mempolicy", kernel.call_facts(nodes=node_set))
@@ -96,6 +96,8 @@ def set_mempolicy(mode: Mode | int, nodes: Iterable[int] = (), *, kernel: Kernel
 
 def get_mempolicy(addr: int | None = None, *, kernel: Kernel | None = None) -> MemPolicy:
     """The calling thread's policy, or the policy governing ``addr`` (MPOL_F_ADDR)."""
+    if addr is not None:
+        addr = check_int(addr, "addr", low=0, high=2**64 - 1)
     kernel = kernel or default_kernel()
     mode = ctypes.c_int(0)
     mask, maxnode = nodemask_words((), _MASK_BITS)
@@ -107,11 +109,6 @@ def get_mempolicy(addr: int | None = None, *, kernel: Kernel | None = None) -> M
     return MemPolicy(Mode(mode.value & ~_MODE_FLAGS), mode.value & _MODE_FLAGS, nodes_from_words(mask))
 
 
-def _node_set(nodes: Iterable[int]) -> frozenset[int]:
-    try:
-        node_set = frozenset(int(node) for node in nodes)
-    except (TypeError, ValueError):
-        raise InputTypeError("nodes must be node ids") from None
-    if node_set and min(node_set) < 0:
-        raise InvalidInputError(f"node {min(node_set)} is negative")
-    return node_set
+def _node_set(nodes: Iterable[int], kernel: Kernel) -> frozenset[int]:
+    """Node ids below the kernel's node count (/sys/devices/system/node/possible)."""
+    return node_ids(nodes, "nodes", kernel.node_limit())

@@ -13,39 +13,88 @@ from __future__ import annotations
 
 from collections.abc import Collection, Iterable
 
-from numamove.errors import NodemaskSyntaxError
+from numamove._inputs import ascii_int
+from numamove.errors import InputTypeError, InvalidInputError, NodemaskSyntaxError
 
-__all__ = ["format_nodemask", "parse_cpulist", "parse_nodemask"]
+__all__ = ["MAX_NUMNODES", "format_nodemask", "parse_cpulist", "parse_nodemask"]
+
+MAX_NUMNODES = 1 << 10
+"""The most nodes a Linux kernel can have (CONFIG_NODES_SHIFT is at most 10): the
+default bound of a nodemask when the kernel's own (its possible nodes) is not given."""
+MAX_IDS = 1 << 16
+"""The default bound of a kernel list: past any CPU or node id (NR_CPUS is at most 8192)."""
 
 
-def parse_cpulist(text: str) -> tuple[int, ...]:
-    """The kernel's list format ("0-3,8-11", as in cpulist or has_memory) -> sorted ids.
+_HUGE = 1 << 63  # past every limit: larger ids are refused as they are read
 
-    An empty string (a node without CPUs) gives an empty tuple.
-    """
-    ids: set[int] = set()
-    for part in text.strip().split(","):
+
+def _shown(text: str) -> str:
+    """Text quoted for a message, cut short: a megabyte argument makes no error line."""
+    return repr(text if len(text) <= 40 else text[:37] + "...")
+
+
+class _NotAList(Exception):
+    """Text that is not in the list syntax; the argument says why."""
+
+
+def _ranges(spec: str) -> list[tuple[int, int]]:
+    """"0-3,8" -> [(0, 3), (8, 8)], without building anything as large as a range."""
+    pairs = []
+    for part in spec.split(","):
         if not part:
-            continue
+            raise _NotAList("an empty element")
         low, dash, high = part.partition("-")
         try:
-            first, last = int(low), int(high if dash else low)
-        except ValueError:
-            raise NodemaskSyntaxError(f"{text.strip()!r} is not a list like 0-3,8") from None
-        if first < 0 or last < first:
-            raise NodemaskSyntaxError(f"bad range {part!r} in {text.strip()!r}")
+            first = ascii_int(low, "id", limit=_HUGE)
+            last = ascii_int(high, "id", limit=_HUGE) if dash else first
+        except InvalidInputError as error:
+            reason = "far too large" if "too large" in str(error) else "not an id or a range of ids"
+            raise _NotAList(f"{_shown(part)} is {reason}") from None
+        if last < first:
+            raise _NotAList(f"the range {part!r} runs backwards")
+        pairs.append((first, last))
+    return pairs
+
+
+def _expand(pairs: list[tuple[int, int]]) -> tuple[int, ...]:
+    ids: set[int] = set()
+    for first, last in pairs:
         ids.update(range(first, last + 1))
     return tuple(sorted(ids))
 
 
-def parse_nodemask(text: str, allowed: Collection[int]) -> frozenset[int]:
+def parse_cpulist(text: str, limit: int = MAX_IDS) -> tuple[int, ...]:
+    """The kernel's list format ("0-3,8-11", as in cpulist or has_memory) -> sorted ids.
+
+    An empty string (a node without CPUs) gives an empty tuple; a trailing
+    newline is fine. Ids must be ASCII digits below ``limit``, checked before
+    any range is expanded, so "0-99999999999" costs nothing.
+    """
+    spec = text.strip()
+    if not spec:
+        return ()
+    try:
+        pairs = _ranges(spec)
+    except _NotAList as problem:
+        raise NodemaskSyntaxError(f"{_shown(spec)} is not a list like 0-3,8: {problem}") from None
+    highest = max(last for _, last in pairs)
+    if highest >= limit:
+        raise NodemaskSyntaxError(f"{_shown(spec)}: id {highest} is too large (at most {limit - 1})")
+    return _expand(pairs)
+
+
+def parse_nodemask(text: str, allowed: Collection[int], limit: int = MAX_NUMNODES) -> frozenset[int]:
     """Parse numactl's nodemask syntax into a set of node ids.
 
     ``allowed`` is the universe for ``all``, ``!`` and ``+`` (numactl uses the
     nodes of the caller's cpuset). Plain ids are returned even when they are
-    not allowed, so the kernel (or the caller) can say why they fail.
+    not allowed, so the kernel (or the caller) can say why they fail; but an
+    id at or above ``limit`` (pass the kernel's node count,
+    :meth:`Kernel.node_limit`) is refused at once, as numactl refuses it.
     """
-    spec = text.strip()
+    spec = text.strip() if isinstance(text, str) else text
+    if not isinstance(spec, str):
+        raise InputTypeError(f"a nodemask must be a string, not {type(text).__name__}")
     if not spec:
         raise NodemaskSyntaxError("empty nodemask: expected e.g. 0-2,4, all or !1")
     invert = spec.startswith("!")
@@ -57,31 +106,34 @@ def parse_nodemask(text: str, allowed: Collection[int]) -> frozenset[int]:
     universe = sorted(set(allowed))
     if spec == "all":
         if relative:
-            raise NodemaskSyntaxError(f"{text.strip()!r}: '+' cannot be combined with 'all'")
+            raise NodemaskSyntaxError(f"{_shown(text.strip())}: '+' cannot be combined with 'all'")
         chosen = frozenset(universe)
     else:
         try:
-            ids = parse_cpulist(spec)
-        except NodemaskSyntaxError:
+            pairs = _ranges(spec)
+        except _NotAList as problem:
             raise NodemaskSyntaxError(
-                f"{text.strip()!r} is not a nodemask: expected e.g. 0-2,4, all, !1 or +0-1"
+                f"{_shown(text.strip())} is not a nodemask ({problem}): expected e.g. 0-2,4, all, !1 or +0-1"
             ) from None
-        if not ids:
-            raise NodemaskSyntaxError(f"{text.strip()!r} names no node")
+        highest = max(last for _, last in pairs)
         if relative:
-            beyond = [i for i in ids if i >= len(universe)]
-            if beyond:
+            if highest >= len(universe):
                 raise NodemaskSyntaxError(
-                    f"{text.strip()!r}: relative node +{beyond[0]} is past the "
+                    f"{_shown(text.strip())}: relative node +{highest} is past the "
                     f"{len(universe)} allowed nodes ({format_nodemask(universe)})"
                 )
-            chosen = frozenset(universe[i] for i in ids)
+            chosen = frozenset(universe[i] for i in _expand(pairs))
         else:
-            chosen = frozenset(ids)
+            if highest >= limit:
+                raise NodemaskSyntaxError(
+                    f"{_shown(text.strip())}: node {highest} does not exist (node ids on this kernel "
+                    f"are below {limit})"
+                )
+            chosen = frozenset(_expand(pairs))
     if invert:
         chosen = frozenset(universe) - chosen
         if not chosen:
-            raise NodemaskSyntaxError(f"{text.strip()!r} leaves no node")
+            raise NodemaskSyntaxError(f"{_shown(text.strip())} leaves no node")
     return chosen
 
 

@@ -15,10 +15,11 @@ from typing import TypeAlias
 import numpy as np
 import numpy.typing as npt
 
+from numamove._inputs import check_int, check_pid, node_ids
 from numamove._syscalls import MPOL_MF_MOVE, nodemask_words, translate
 from numamove.errors import InputTypeError, InvalidInputError
 from numamove.kernel import Kernel, default_kernel
-from numamove.nodemask import parse_nodemask
+from numamove.nodemask import format_nodemask, parse_nodemask
 
 __all__ = ["BATCH_PAGES", "NodeSet", "as_addresses", "migrate_pages", "move_pages"]
 
@@ -65,19 +66,16 @@ def move_pages(
     :class:`InvalidInputError` / :class:`InputTypeError` before any syscall
     for input the kernel would misread.
     """
-    pid = _check_pid(pid)
+    pid = check_pid(pid)
     addresses = as_addresses(pages)
     count = len(addresses)
-    if batch < 1:
-        raise InvalidInputError(f"batch must be at least 1, not {batch}")
-    if isinstance(flags, bool) or not isinstance(flags, numbers.Integral):
-        raise InputTypeError(f"flags must be an int, not {type(flags).__name__}")
-    flags = int(flags)
+    batch = check_int(batch, "batch", low=1)
+    flags = check_int(flags, "flags")
 
     if nodes is None:
         targets = None
         per_page = False
-    elif isinstance(nodes, numbers.Integral) and not isinstance(nodes, bool):
+    elif isinstance(nodes, (int, numbers.Integral)) and not isinstance(nodes, bool):
         targets = np.full(min(batch, count), _check_node(int(nodes)), dtype=np.int32)
         per_page = False
     else:
@@ -86,12 +84,7 @@ def move_pages(
 
     # A move that returns a positive count leaves the statuses of the pages after the
     # failed group unwritten (do_pages_move()); the sentinel finds them afterwards.
-    if out is None:
-        status = np.empty(count, dtype=np.int32)
-    elif out.dtype != np.int32 or out.shape != (count,) or not out.flags.c_contiguous:
-        raise InvalidInputError(f"out must be a contiguous int32 array of {count} entries")
-    else:
-        status = out
+    status = np.empty(count, dtype=np.int32) if out is None else _check_out(out, count)
     if targets is not None:
         status.fill(_UNREPORTED)
     if count == 0:
@@ -118,6 +111,19 @@ def move_pages(
         if result > 0 and targets is not None:
             _report_unwritten(call, pid, addresses[start:start + size], status[start:start + size])
     return status
+
+
+def _check_out(out: object, count: int) -> npt.NDArray[np.int32]:
+    """``out``, if the kernel may write ``count`` int32 statuses into it; refused otherwise."""
+    if not isinstance(out, np.ndarray):
+        raise InputTypeError(f"out must be a numpy int32 array, not {type(out).__name__}")
+    if out.dtype != np.int32 or out.shape != (count,) or not out.flags.c_contiguous:
+        raise InvalidInputError(f"out must be a contiguous one-dimensional int32 array of {count} entries, "
+                                f"not {out.dtype} shaped {out.shape}"
+                                + ("" if out.flags.c_contiguous else " and not contiguous"))
+    if not out.flags.writeable:
+        raise InvalidInputError("out must be writeable: the kernel writes the statuses into it")
+    return out
 
 
 def _report_unwritten(call: Syscall, pid: int, addresses: npt.NDArray[np.uint64],
@@ -148,7 +154,7 @@ def migrate_pages(
     (the kernel would silently drop it). Returns the number of pages that
     could not be moved.
     """
-    pid = _check_pid(pid)
+    pid = check_pid(pid)
     kernel = kernel or default_kernel()
     old = resolve_nodes(old_nodes, kernel, "old_nodes")
     new = resolve_nodes(new_nodes, kernel, "new_nodes")
@@ -156,6 +162,10 @@ def migrate_pages(
     facts = kernel.call_facts(pid, nodes=new)
     if not new <= online:
         raise translate(errno.ENODEV, "migrate_pages", facts)
+    if not old <= online:  # numactl's migratepages refuses them too
+        offline = sorted(old - online)
+        raise InvalidInputError(f"old_nodes: node {offline[0]} is not online "
+                                f"(online: {format_nodemask(online)})")
     bits = max(max(old), max(new)) + 1
     old_mask, maxnode = nodemask_words(old, bits)
     new_mask, _ = nodemask_words(new, bits)
@@ -168,19 +178,22 @@ def migrate_pages(
 
 
 def resolve_nodes(spec: NodeSet, kernel: Kernel, what: str = "nodes") -> frozenset[int]:
-    """A node set from ids or a nodemask string; ``all`` is the caller's allowed nodes."""
+    """A node set from ids or a nodemask string; ``all`` is the caller's allowed nodes.
+
+    Ids must be ints below the kernel's node count (/sys/devices/system/node/possible),
+    checked before any mask is built.
+    """
+    limit = kernel.node_limit()
     if isinstance(spec, str):
         allowed = kernel.mems_allowed(0) or kernel.online_nodes()
-        chosen = parse_nodemask(spec, allowed)
-    else:
         try:
-            chosen = frozenset(_check_node(int(node)) for node in spec)
-        except TypeError:
-            raise InputTypeError(f"{what} must be node ids or a nodemask string") from None
+            chosen = parse_nodemask(spec, allowed, limit)
+        except InvalidInputError as error:
+            raise type(error)(f"{what}: {error}") from None
+    else:
+        chosen = node_ids(spec, what, limit)
     if not chosen:
         raise InvalidInputError(f"{what} is empty")
-    if min(chosen) < 0:
-        raise InvalidInputError(f"{what}: node {min(chosen)} is negative")
     return chosen
 
 
@@ -215,7 +228,7 @@ def as_addresses(pages: Pages) -> npt.NDArray[np.uint64]:
     return np.ascontiguousarray(array, dtype=np.uint64)
 
 
-def _as_targets(nodes: Sequence[int] | npt.NDArray[np.integer], count: int) -> npt.NDArray[np.int32]:
+def _as_targets(nodes: object, count: int) -> npt.NDArray[np.int32]:
     if isinstance(nodes, (str, bytes)):
         raise InputTypeError("nodes must be None, a node id, or one node id per page")
     try:
@@ -224,23 +237,16 @@ def _as_targets(nodes: Sequence[int] | npt.NDArray[np.integer], count: int) -> n
         raise InputTypeError("nodes must be integer node ids") from None
     if array.dtype.kind not in "iu" and not (array.size == 0 and array.dtype.kind == "f"):
         raise InputTypeError(f"nodes must be integer node ids, not {array.dtype}")
-    if array.ndim != 1 or len(array) != count:
+    if array.ndim != 1:
+        raise InvalidInputError(f"nodes must be one-dimensional (one node per page), "
+                                f"not shaped {array.shape}")
+    if len(array) != count:
         raise InvalidInputError(f"nodes has {array.size} entries for {count} pages")
     if array.dtype != np.int32 and len(array):
         low, high = int(array.min()), int(array.max())
         if low < INT32_MIN or high > INT32_MAX:
             raise InvalidInputError(f"node {high if high > INT32_MAX else low} does not fit in an int")
     return np.ascontiguousarray(array, dtype=np.int32)
-
-
-def _check_pid(pid: int) -> int:
-    if isinstance(pid, bool) or not isinstance(pid, numbers.Integral):
-        raise InputTypeError(f"pid must be an int, not {type(pid).__name__}")
-    if pid < 0:
-        raise InvalidInputError(f"pid must be 0 (the caller) or positive, not {pid}")
-    if pid > INT32_MAX:
-        raise InvalidInputError(f"pid {pid} is out of range")
-    return int(pid)
 
 
 def _check_node(node: int) -> int:

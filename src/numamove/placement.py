@@ -31,6 +31,7 @@ import numpy as np
 import numpy.typing as npt
 
 from numamove._format import human_bytes
+from numamove._inputs import check_pid
 from numamove._parsers import parse_meminfo
 from numamove.errors import InvalidInputError, KernelError, NoSuchProcessError, NotPermittedError
 from numamove.kernel import NODE_DIR, Kernel, default_kernel
@@ -339,6 +340,7 @@ def scan_process(
     ``policies=False`` skips numa_maps in the per-page view, saving its
     page-table walk; the VMAs' policies then read "".
     """
+    pid = check_pid(pid)
     kernel = kernel or default_kernel()
     ordered = check_ranges(ranges)
     per_page = pages or bool(ordered)

@@ -12,6 +12,9 @@ import errno
 import numpy as np
 import numpy.typing as npt
 
+from numamove._inputs import check_int
+from numamove.errors import InputTypeError
+
 __all__ = ["PageStatus", "describe_status", "status_counts"]
 
 
@@ -67,6 +70,7 @@ _DESCRIPTIONS = {
 
 def describe_status(status: int) -> str:
     """One status in words: "node 2" for a node, else the PageStatus's description."""
+    status = check_int(status, "status")
     if status >= 0:
         return f"node {status}"
     try:
@@ -78,5 +82,13 @@ def describe_status(status: int) -> str:
 
 def status_counts(statuses: npt.ArrayLike) -> dict[int, int]:
     """How many pages have each status value, in ascending order of status."""
-    values, counts = np.unique(np.asarray(statuses), return_counts=True)
+    if isinstance(statuses, (str, bytes)) or statuses is None:
+        raise InputTypeError(f"statuses must be an array of page statuses, not {type(statuses).__name__}")
+    try:
+        array = np.asarray(statuses)
+    except (TypeError, ValueError):
+        raise InputTypeError("statuses must be an array of page statuses (ints)") from None
+    if array.dtype.kind not in "iu" and array.size:
+        raise InputTypeError(f"statuses must be integers (node ids or -errno), not {array.dtype}")
+    values, counts = np.unique(array.astype(np.int64, copy=False), return_counts=True)
     return {int(value): int(count) for value, count in zip(values, counts, strict=True)}

@@ -27,9 +27,17 @@ def test_migrate_pages_all_means_allowed_nodes(tmp_path: Path, fake: FakeSyscall
     assert fake.migrations[0][2] == frozenset({0, 1})
 
 
-def test_migrate_pages_refuses_an_offline_target(kernel: numamove.Kernel, fake: FakeSyscalls) -> None:
+def test_migrate_pages_refuses_an_offline_target(tmp_path: Path, fake: FakeSyscalls) -> None:
+    (tmp_path / "sys/devices/system/node").mkdir(parents=True)
+    (tmp_path / "sys/devices/system/node/online").write_text("0-2\n")
+    (tmp_path / "sys/devices/system/node/possible").write_text("0-7\n")
+    kernel = numamove.Kernel(tmp_path, syscalls=fake)
     with pytest.raises(numamove.NodeOfflineError, match="node 5 is not online"):
         numamove.migrate_pages(1, [0], [5], kernel=kernel)
+    with pytest.raises(numamove.InvalidInputError, match="old_nodes: node 7 is not online"):
+        numamove.migrate_pages(1, "7", "1", kernel=kernel)
+    with pytest.raises(numamove.InvalidInputError, match="node 8 does not exist"):
+        numamove.migrate_pages(1, [0], [8], kernel=kernel)
     assert fake.migrations == []
 
 

@@ -1,0 +1,95 @@
+"""Checks of caller input, shared by the library and the CLI. Pure: no I/O.
+
+Each check names the argument it refuses and why, with :class:`InvalidInputError`
+(a bad value) or :class:`InputTypeError` (a bad type). Text is read as ASCII
+digits only: Python's ``int()`` also reads "١٢٣" as 123, which numactl refuses.
+"""
+
+from __future__ import annotations
+
+import numbers
+from collections.abc import Iterable
+
+from numamove.errors import InputTypeError, InvalidInputError
+
+__all__ = ["INT32_MAX", "ascii_int", "check_int", "check_pid", "node_ids"]
+
+INT32_MAX = 2**31 - 1
+_DIGITS = {10: frozenset("0123456789"), 16: frozenset("0123456789abcdefABCDEF")}
+
+
+def ascii_int(text: str, what: str, *, base: int = 10, limit: int | None = None) -> int:
+    """A non-negative integer written in ASCII digits, nothing else.
+
+    ``base`` is 10, 16, or 0 for "0x..." as hex and anything else as decimal.
+    No sign, space, underscore or non-ASCII digit is accepted. With ``limit``,
+    values at or above it are refused: the digits are checked before Python
+    builds an integer of their length.
+    """
+    if not isinstance(text, str):
+        raise InputTypeError(f"{what} must be a string of digits, not {type(text).__name__}")
+    digits = text
+    if base == 0:
+        base = 10
+        if digits[:2].lower() == "0x":
+            digits, base = digits[2:], 16
+    if base not in _DIGITS:
+        raise ValueError(f"base must be 0, 10 or 16, not {base}")
+    if not digits or not _DIGITS[base].issuperset(digits):
+        kind = "hexadecimal" if base == 16 else "decimal"
+        raise InvalidInputError(f"{what}: {text!r} is not a {kind} number in ASCII digits")
+    significant = digits.lstrip("0")
+    # Past 64 digits a value is beyond any limit this program uses (and int() refuses 4300+).
+    if len(significant) > (64 if limit is not None else 4000):
+        most = "" if limit is None else f" (at most {limit - 1})"
+        raise InvalidInputError(f"{what}: {text[:24]!r}... is far too large{most}")
+    value = int(significant or "0", base)
+    if limit is not None and value >= limit:
+        raise InvalidInputError(f"{what}: {value} is too large (at most {limit - 1})")
+    return value
+
+
+def check_int(value: object, what: str, *, low: int | None = None, high: int | None = None) -> int:
+    """An integer argument (a Python or numpy integer, never a bool or float) within [low, high]."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise InputTypeError(f"{what} must be an int, not {type(value).__name__}")
+    number = int(value)
+    if low is not None and number < low:
+        raise InvalidInputError(f"{what} must be at least {low}, not {number}")
+    if high is not None and number > high:
+        raise InvalidInputError(f"{what} must be at most {high}, not {number}")
+    return number
+
+
+def check_pid(pid: object, what: str = "pid") -> int:
+    """A process id: an int from 0 (the caller) to 2**31 - 1."""
+    if isinstance(pid, bool) or not isinstance(pid, numbers.Integral):
+        raise InputTypeError(f"{what} must be an int, not {type(pid).__name__}")
+    number = int(pid)
+    if number < 0:
+        raise InvalidInputError(f"{what} must be 0 (the caller) or positive, not {number}")
+    if number > INT32_MAX:
+        raise InvalidInputError(f"{what} {number} is out of range")
+    return number
+
+
+def node_ids(nodes: Iterable[int], what: str, limit: int) -> frozenset[int]:
+    """Node ids from an iterable of ints, each in [0, limit).
+
+    Refused one by one as they come, so a huge range stops at its first id
+    past ``limit`` instead of being read whole.
+    """
+    if isinstance(nodes, (str, bytes, bytearray, memoryview)) or not isinstance(nodes, Iterable):
+        raise InputTypeError(f"{what} must be node ids (ints) or a nodemask string, "
+                             f"not {type(nodes).__name__}")
+    chosen: set[int] = set()
+    for node in nodes:
+        if isinstance(node, bool) or not isinstance(node, numbers.Integral):
+            raise InputTypeError(f"{what} must hold node ids (ints), not {type(node).__name__} {node!r}")
+        if node < 0:
+            raise InvalidInputError(f"{what}: node {int(node)} is negative")
+        if node >= limit:
+            raise InvalidInputError(f"{what}: node {int(node)} does not exist "
+                                    f"(this kernel's node ids are below {limit})")
+        chosen.add(int(node))
+    return frozenset(chosen)
