@@ -42,6 +42,7 @@ if TYPE_CHECKING:
     from numamove.mover import (
         MoveResult,
         Units,
+        balance,
         by_source,
         interleave,
         move_units,
@@ -95,6 +96,7 @@ _HOMES = {
     "set_mempolicy": "numamove.mempolicy",
     "MoveResult": "numamove.mover",
     "Units": "numamove.mover",
+    "balance": "numamove.mover",
     "by_source": "numamove.mover",
     "interleave": "numamove.mover",
     "move_units": "numamove.mover",
@@ -179,6 +181,7 @@ __all__ = [
     "Vma",
     "VmaKind",
     "__version__",
+    "balance",
     "by_source",
     "describe_status",
     "format_nodemask",

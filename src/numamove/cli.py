@@ -393,7 +393,7 @@ def move(kernel: Kernel, target: str, vma: str | None, ranges: tuple[str, ...], 
     Exits 1 unless every present page in scope ends where asked.
     """
     from numamove._syscalls import MPOL_MF_MOVE, MPOL_MF_MOVE_ALL
-    from numamove.mover import interleave, move_units, one_node, plan, thread_nodes, units_from_scan
+    from numamove.mover import balance, move_units, one_node, plan, thread_nodes, units_from_scan
     from numamove.nodemask import parse_nodemask
     from numamove.placement import scan_process, vma_selector
     from numamove.topology import read_topology
@@ -408,7 +408,7 @@ def move(kernel: Kernel, target: str, vma: str | None, ranges: tuple[str, ...], 
         raise InvalidInputError("--budget and --rate must be positive")
     for pid in pids:
         _check_move(kernel, topology, pid, weights, move_all)
-    chooser = one_node(next(iter(weights))) if len(weights) == 1 else interleave(weights) if weights else None
+    chooser = one_node(next(iter(weights))) if len(weights) == 1 else balance(weights) if weights else None
     documents = []
     problems: list[str] = []
     for pid in pids:

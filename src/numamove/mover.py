@@ -10,7 +10,9 @@ call, so the kernel migrates the whole folio and never splits it for us.
 
 from __future__ import annotations
 
+import math
 import mmap
+import numbers
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -18,9 +20,11 @@ from dataclasses import dataclass, field
 import numpy as np
 import numpy.typing as npt
 
+from numamove._inputs import check_int
 from numamove._syscalls import MPOL_MF_MOVE
-from numamove.errors import InvalidInputError, InvalidRequestError, NoSuchProcessError
+from numamove.errors import InputTypeError, InvalidInputError, InvalidRequestError, NoSuchProcessError
 from numamove.kernel import Kernel, default_kernel
+from numamove.nodemask import MAX_NUMNODES
 from numamove.pages import move_pages
 from numamove.placement import ProcessMemory
 from numamove.status import PageStatus
@@ -29,6 +33,7 @@ __all__ = [
     "Chooser",
     "MoveResult",
     "Units",
+    "balance",
     "by_source",
     "interleave",
     "move_units",
@@ -136,18 +141,20 @@ def one_node(node: int) -> Chooser:
 
 
 def interleave(weights: Mapping[int, float]) -> Chooser:
-    """Spread units over nodes in proportion to ``weights`` ({node: weight}), by base pages.
+    """Deal units over nodes in proportion to ``weights`` ({node: weight}), by base pages.
 
+    It deals in address order, ignoring where pages are: a unit already on a
+    node of the set may still be sent to another (:func:`balance` keeps them).
     The weights become a short cycle (3:1 is node 0, 0, 1, 0), and units are
     dealt along it in address order, a huge unit taking as many turns as it
     has base pages; so the running share of each node stays within a cycle of
-    its weight anywhere in the range, not only in the total.
+    its weight anywhere in the range, not only in the total. Weights must be
+    finite and positive; only their ratios matter (1e-9:1e-9 is 1:1).
     """
-    nodes = np.array(sorted(weights), dtype=np.int32)
-    shares = np.array([float(weights[n]) for n in sorted(weights)])
-    if len(nodes) == 0 or (shares < 0).any() or shares.sum() <= 0:
-        raise InvalidInputError("interleave needs at least one node with a positive weight")
+    nodes, shares = _shares(weights)
     turns = _cycle(shares)
+    used = turns > 0
+    nodes, turns = nodes[used], turns[used]
     # Each node's turns spread evenly over the cycle (3:1 gives 0, 0, 1, 0), so even a
     # range shorter than the cycle gets every node in its share.
     labels = np.repeat(nodes, turns)
@@ -167,24 +174,98 @@ def interleave(weights: Mapping[int, float]) -> Chooser:
     return choose
 
 
+def _shares(weights: Mapping[int, float]) -> tuple[npt.NDArray[np.int32], npt.NDArray[np.float64]]:
+    """Validated weights: the nodes in order, and their shares, which sum to 1.
+
+    Each weight is divided by the largest before the sum is taken, so neither
+    1e308 + 1e308 overflows nor 1e-9 vanishes.
+    """
+    if not isinstance(weights, Mapping):
+        raise InputTypeError(f"weights must be a mapping of node to weight, not {type(weights).__name__}")
+    if not weights:
+        raise InvalidInputError("weights name no node: give at least one {node: weight}")
+    values: list[float] = []
+    for node in sorted(weights):
+        check_int(node, "a node of weights", low=0, high=MAX_NUMNODES - 1)
+        weight = weights[node]
+        if isinstance(weight, bool) or not isinstance(weight, numbers.Real):
+            raise InputTypeError(f"the weight of node {node} must be a number, not {type(weight).__name__}")
+        if not math.isfinite(weight) or weight <= 0:
+            raise InvalidInputError(f"the weight of node {node} must be finite and positive, not {weight}")
+        values.append(float(weight))
+    relative = np.array(values) / max(values)
+    return np.array(sorted(weights), dtype=np.int32), relative / relative.sum()
+
+
 def _cycle(shares: npt.NDArray[np.float64]) -> npt.NDArray[np.int64]:
-    """Whole turns per node in proportion to ``shares``: exact for whole-number weights."""
-    if np.allclose(shares, np.round(shares)) and shares.sum() <= 1000:
-        whole: npt.NDArray[np.int64] = np.round(shares).astype(np.int64)
-        return whole // int(np.gcd.reduce(whole[whole > 0]))
-    scaled: npt.NDArray[np.int64] = np.round(shares / shares.sum() * 1000).astype(np.int64)
+    """Whole turns per node in proportion to ``shares`` (which sum to 1), in a cycle of at most
+    about 1000 turns: exact for small whole-number ratios such as 3:1 or 1:1:1."""
+    for length in range(1, 1001):  # the shortest cycle that holds the ratios exactly
+        turns = shares * length
+        whole = np.round(turns)
+        if (whole >= 1).all() and np.allclose(turns, whole, rtol=0, atol=1e-6 * length):
+            exact: npt.NDArray[np.int64] = whole.astype(np.int64)
+            return exact
+    scaled: npt.NDArray[np.int64] = np.round(shares * 1000).astype(np.int64)
+    scaled[np.argmax(shares)] = max(int(scaled.max()), 1)
     return scaled // int(np.gcd.reduce(scaled[scaled > 0]))
 
 
+def balance(weights: Mapping[int, float]) -> Chooser:
+    """Bring units to the shares ``weights`` names ({node: weight}) with the least movement.
+
+    Counted in base pages (a huge unit counts its pages). A unit already on a
+    node of the set stays unless that node holds more than its share; only each
+    node's surplus moves (its units in address order), with every unit on a
+    node outside the set, to the nodes short of their share, in proportion to
+    what each lacks, dealt along the address range as :func:`interleave` deals.
+    A page never moves from one node of the set to another that is over its
+    share, and a set already in its shares moves nothing. Units not present
+    stay as they are. Weights must be finite and positive.
+    """
+    nodes, shares = _shares(weights)
+
+    def choose(units: Units) -> npt.NDArray[np.int32]:
+        targets = units.nodes.astype(np.int32, copy=True)
+        present = units.nodes >= 0
+        total = int(units.pages[present].sum())
+        if total == 0:
+            return targets
+        moving = present & ~np.isin(units.nodes, nodes)
+        lacking: dict[int, float] = {}
+        for node, share in zip(nodes.tolist(), shares.tolist(), strict=True):
+            quota = total * share
+            here = np.flatnonzero(units.nodes == node)
+            pages = units.pages[here]
+            held = int(pages.sum())
+            # A node within a page of its share keeps everything: rounding moves nothing.
+            surplus = held - math.ceil(quota - 1e-9 * quota)
+            if surplus > 0:
+                before = np.cumsum(pages) - pages
+                # A unit goes when its middle lies within the surplus, so huge units round
+                # to the nearer whole (a tie stays: less movement).
+                moving[here[2 * before + pages < 2 * surplus]] = True
+            elif quota > held:
+                lacking[node] = quota - held
+        if moving.any() and lacking:
+            targets[moving] = interleave(lacking)(units.subset(moving))
+        return targets
+
+    return choose
+
+
 def thread_nodes(memory: ProcessMemory) -> Chooser:
-    """The nodes where the process's threads last ran, shared by how many threads ran on each."""
+    """The nodes where the process's threads last ran, shared by how many threads ran on each.
+
+    Pages already on those nodes stay unless a node holds more than its share (:func:`balance`).
+    """
     counts: dict[int, float] = {}
     for thread in memory.threads:
         if thread.node is not None:
             counts[thread.node] = counts.get(thread.node, 0) + 1
     if not counts:
         raise InvalidInputError(f"pid {memory.pid} has no thread with a known node")
-    return one_node(next(iter(counts))) if len(counts) == 1 else interleave(counts)
+    return one_node(next(iter(counts))) if len(counts) == 1 else balance(counts)
 
 
 def by_source(mapping: Mapping[int, int]) -> Chooser:
