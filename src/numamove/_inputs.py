@@ -90,6 +90,6 @@ def node_ids(nodes: Iterable[int], what: str, limit: int) -> frozenset[int]:
             raise InvalidInputError(f"{what}: node {int(node)} is negative")
         if node >= limit:
             raise InvalidInputError(f"{what}: node {int(node)} does not exist "
-                                    f"(this kernel's node ids are below {limit})")
+                                    f"(the highest possible node is {limit - 1})")
         chosen.add(int(node))
     return frozenset(chosen)

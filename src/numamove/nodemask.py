@@ -126,8 +126,8 @@ def parse_nodemask(text: str, allowed: Collection[int], limit: int = MAX_NUMNODE
         else:
             if highest >= limit:
                 raise NodemaskSyntaxError(
-                    f"{_shown(text.strip())}: node {highest} does not exist (node ids on this kernel "
-                    f"are below {limit})"
+                    f"{_shown(text.strip())}: node {highest} does not exist "
+                    f"(the highest possible node is {limit - 1})"
                 )
             chosen = frozenset(_expand(pairs))
     if invert:

@@ -33,7 +33,7 @@ def test_the_kernel_knows_its_possible_nodes(kernel: numamove.Kernel, tmp_path: 
 @pytest.mark.parametrize(("old", "new", "error", "message"), [
     ("0-99999999999", "0", numamove.NodemaskSyntaxError, "old_nodes: '0-99999999999': node 99999999999 does"),
     ("0", "!0-99999999999", numamove.NodemaskSyntaxError, "new_nodes: '!0-99999999999': node 99999999999"),
-    ("3", "0", numamove.NodemaskSyntaxError, "node 3 does not exist (node ids on this kernel are below 3)"),
+    ("3", "0", numamove.NodemaskSyntaxError, "node 3 does not exist (the highest possible node is 2)"),
     ([10**12], [0], numamove.InvalidInputError, "old_nodes: node 1000000000000 does not exist"),
     ([0], range(10**12), numamove.InvalidInputError, "new_nodes: node 3 does not exist"),
     (b"0", "0", numamove.InputTypeError, "old_nodes must be node ids (ints) or a nodemask string, not bytes"),
