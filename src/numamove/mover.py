@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import numpy.typing as npt
 
-from numamove._inputs import check_int
+from numamove._inputs import check_int, node_ids
 from numamove._syscalls import MPOL_MF_MOVE
 from numamove.errors import InputTypeError, InvalidInputError, InvalidRequestError, NoSuchProcessError
 from numamove.kernel import Kernel, default_kernel
@@ -137,6 +137,7 @@ def _status_name(status: int) -> str:
 
 def one_node(node: int) -> Chooser:
     """Every unit to ``node``."""
+    node = check_int(node, "node", low=0, high=MAX_NUMNODES - 1)
     return lambda units: np.full(len(units), node, dtype=np.int32)
 
 
@@ -270,6 +271,12 @@ def thread_nodes(memory: ProcessMemory) -> Chooser:
 
 def by_source(mapping: Mapping[int, int]) -> Chooser:
     """Each unit to ``mapping[its current node]``; units on other nodes stay where they are."""
+    if not isinstance(mapping, Mapping):
+        raise InputTypeError(f"mapping must map node to node, not {type(mapping).__name__}")
+    for source, target in mapping.items():
+        check_int(source, "a source node of mapping", low=0, high=MAX_NUMNODES - 1)
+        check_int(target, f"the target of node {source} in mapping", low=0, high=MAX_NUMNODES - 1)
+
     def choose(units: Units) -> npt.NDArray[np.int32]:
         targets = units.nodes.copy()
         for source, target in mapping.items():
@@ -284,7 +291,8 @@ def remap_nodes(old: Sequence[int], new: Sequence[int]) -> dict[int, int]:
 
     Nodes in both sets stay where they are, as the kernel's do_migrate_pages() keeps them.
     """
-    old_sorted, new_sorted = sorted(set(old)), sorted(set(new))
+    old_sorted = sorted(node_ids(old, "old", MAX_NUMNODES))
+    new_sorted = sorted(node_ids(new, "new", MAX_NUMNODES))
     if not old_sorted or not new_sorted:
         raise InvalidInputError("both node sets need at least one node")
     return {node: (node if node in new_sorted else new_sorted[index % len(new_sorted)])

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Collection, Iterable
 
-from numamove._inputs import ascii_int
+from numamove._inputs import ascii_int, node_ids
 from numamove.errors import InputTypeError, InvalidInputError, NodemaskSyntaxError
 
 __all__ = ["MAX_NUMNODES", "format_nodemask", "parse_cpulist", "parse_nodemask"]
@@ -70,6 +70,8 @@ def parse_cpulist(text: str, limit: int = MAX_IDS) -> tuple[int, ...]:
     newline is fine. Ids must be ASCII digits below ``limit``, checked before
     any range is expanded, so "0-99999999999" costs nothing.
     """
+    if not isinstance(text, str):
+        raise InputTypeError(f"a list of ids must be a string, not {type(text).__name__}")
     spec = text.strip()
     if not spec:
         return ()
@@ -140,7 +142,7 @@ def parse_nodemask(text: str, allowed: Collection[int], limit: int = MAX_NUMNODE
 def format_nodemask(nodes: Iterable[int]) -> str:
     """Node ids -> the compact list form: [0, 1, 2, 4] -> "0-2,4" ("" for none)."""
     ranges: list[list[int]] = []
-    for node in sorted(set(nodes)):
+    for node in sorted(node_ids(nodes, "nodes", 1 << 63)):
         if ranges and ranges[-1][1] == node - 1:
             ranges[-1][1] = node
         else:

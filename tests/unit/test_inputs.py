@@ -196,3 +196,23 @@ def test_check_helpers() -> None:
     assert node_ids((0, 2, 2), "nodes", 3) == {0, 2}
     with pytest.raises(numamove.InputTypeError, match="nodes must be node ids"):
         node_ids(5, "nodes", 3)  # type: ignore[arg-type]
+
+
+untyped: Any = numamove  # calls with the wrong types on purpose
+
+
+@pytest.mark.parametrize(("call", "error", "message"), [
+    (lambda: untyped.one_node("1"), numamove.InputTypeError, "node must be an int, not str"),
+    (lambda: untyped.one_node(10**12), numamove.InvalidInputError, "node must be at most 1023"),
+    (lambda: untyped.by_source({0: "1"}), numamove.InputTypeError, "the target of node 0 in mapping"),
+    (lambda: untyped.by_source([(0, 1)]), numamove.InputTypeError, "mapping must map node to node"),
+    (lambda: untyped.remap_nodes([0], [10**12]), numamove.InvalidInputError, "new: node 1000000000000"),
+    (lambda: untyped.remap_nodes(["a"], [1]), numamove.InputTypeError, "old must hold node ids (ints)"),
+    (lambda: untyped.format_nodemask(["a"]), numamove.InputTypeError, "nodes must hold node ids (ints)"),
+    (lambda: untyped.parse_cpulist(None), numamove.InputTypeError, "a list of ids must be a string"),
+    (lambda: untyped.parse_nodemask(b"0", [0]), numamove.InputTypeError, "a nodemask must be a string"),
+])
+def test_chooser_and_nodemask_helpers_refuse_bad_input(call: Callable[[], Any], error: type[Exception],
+                                                       message: str) -> None:
+    with pytest.raises(error, match=re.escape(message)):
+        call()
