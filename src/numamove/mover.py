@@ -201,12 +201,14 @@ def _shares(weights: Mapping[int, float]) -> tuple[npt.NDArray[np.int32], npt.ND
 def _cycle(shares: npt.NDArray[np.float64]) -> npt.NDArray[np.int64]:
     """Whole turns per node in proportion to ``shares`` (which sum to 1), in a cycle of at most
     about 1000 turns: exact for small whole-number ratios such as 3:1 or 1:1:1."""
-    for length in range(1, 1001):  # the shortest cycle that holds the ratios exactly
-        turns = shares * length
-        whole = np.round(turns)
-        if (whole >= 1).all() and np.allclose(turns, whole, rtol=0, atol=1e-6 * length):
-            exact: npt.NDArray[np.int64] = whole.astype(np.int64)
-            return exact
+    # The shortest cycle that holds the ratios exactly, all lengths tried at once.
+    lengths = np.arange(1, 1001, dtype=np.float64)[:, None]
+    turns = lengths * shares
+    whole = np.round(turns)
+    exact = (whole >= 1).all(axis=1) & (np.abs(turns - whole) <= 1e-6 * lengths).all(axis=1)
+    if exact.any():
+        found: npt.NDArray[np.int64] = whole[int(np.argmax(exact))].astype(np.int64)
+        return found
     scaled: npt.NDArray[np.int64] = np.round(shares * 1000).astype(np.int64)
     scaled[np.argmax(shares)] = max(int(scaled.max()), 1)
     return scaled // int(np.gcd.reduce(scaled[scaled > 0]))

@@ -90,5 +90,5 @@ def status_counts(statuses: npt.ArrayLike) -> dict[int, int]:
         raise InputTypeError("statuses must be an array of page statuses (ints)") from None
     if array.dtype.kind not in "iu" and array.size:
         raise InputTypeError(f"statuses must be integers (node ids or -errno), not {array.dtype}")
-    values, counts = np.unique(array.astype(np.int64, copy=False), return_counts=True)
+    values, counts = np.unique(array, return_counts=True)
     return {int(value): int(count) for value, count in zip(values, counts, strict=True)}

@@ -82,7 +82,8 @@ def test_pages_spread_evenly_stay_where_they_are(layout: Layout) -> None:
         assert t.intact()
 
 
-@pytest.mark.parametrize("to", ["{zero}-{one}", "{zero}:1,{one}:1", "{zero}:1e-9,{one}:1e-9"])
+@pytest.mark.parametrize("to", ["{zero}-{one}", "{zero}:1,{one}:1", "{zero}:1e-9,{one}:1e-9",
+                                "{zero}:1e308,{one}:1e308"])
 def test_only_the_surplus_moves(layout: Layout, to: str) -> None:
     zero, one = layout.cpu_nodes
     quarter = PAGES // 4
@@ -95,4 +96,20 @@ def test_only_the_surplus_moves(layout: Layout, to: str) -> None:
         after = t.where()
         assert numamove.status_counts(after) == {zero: 2 * quarter, one: 2 * quarter}
         assert (after[before == one] == one).all()  # nothing left the node that was short
+        assert t.intact()
+
+
+@pytest.mark.parametrize("weights", ["nan:1", "inf:1", "1:-inf"])
+def test_weights_that_are_not_finite_and_positive_move_nothing(layout: Layout, weights: str) -> None:
+    zero, one = layout.cpu_nodes
+    first, second = weights.split(":")
+    with split_target(zero, PAGES // 2, one) as t:
+        before = t.where()
+        result = CliRunner().invoke(main, ["move", str(t.child.pid), "--to", f"{zero}:{first},{one}:{second}",
+                                           "--range", t.span])
+        assert result.exit_code == 1, result.output
+        assert result.stdout == "" and result.stderr.count("\n") == 1, result.output
+        assert result.stderr.startswith("numamove: error: "), result.stderr
+        assert "Traceback" not in result.output
+        assert (t.where() == before).all()
         assert t.intact()
