@@ -72,9 +72,13 @@ def test_migrate_pages_to_an_offline_node_moves_nothing(layout: Layout) -> None:
         offline = max(layout.online) + 1
         try:
             numamove.migrate_pages(pid, "all", [offline])
-        except numamove.NodeOfflineError as error:
-            assert str(error) == (f"migrate_pages: node {offline} is not online "
-                                  f"(online: {numamove.format_nodemask(layout.online)})")
+        except (numamove.NodeOfflineError, numamove.InvalidInputError) as error:
+            limit = numamove.Kernel().node_limit()  # /sys/devices/system/node/possible
+            online = numamove.format_nodemask(layout.online)
+            assert str(error) == (f"migrate_pages: node {offline} is not online (online: {online})"
+                                  if offline < limit else
+                                  f"new_nodes: node {offline} does not exist (the highest possible node is "
+                                  f"{limit - 1})")
         else:
             raise AssertionError("an offline target was accepted")
         assert numamove.move_pages(pid, view.addresses).tolist() == [layout.cpu_nodes[0]] * 16
