@@ -272,7 +272,7 @@ def where(kernel: Kernel, target: str, vma: str | None, ranges: tuple[str, ...],
             scans.append(scan_process(pid, kernel=kernel, pages=per_page, keep_pages=per_page, select=select,
                                       ranges=address_ranges, method=method))
         except NumaMoveError as error:
-            if len(pids) == 1:
+            if len(pids) == 1 or (not scans and pid == pids[-1]):  # nothing read: an error, not a warning
                 raise
             click.echo(f"numamove: warning: pid {pid} skipped: {error}", err=True)
     if as_json:
