@@ -153,11 +153,18 @@ def nodes(kernel: Kernel, as_json: bool) -> None:
                f"demotion to lower tiers: {demotion[topology.demotion_enabled]}")
 
 
+def _not_blank(_context: click.Context, _parameter: click.Parameter, value: str | None) -> str | None:
+    """An option given as "" would otherwise read as not given at all (no filter)."""
+    if value is not None and not value.strip():
+        raise click.BadParameter("is empty: give a kind or a regular expression")
+    return value
+
+
 def scan_options(command: F) -> F:
     """The options that choose what part of a process to look at."""
     options = [
         click.argument("target"),
-        click.option("--vma", "vma", metavar="KIND|REGEX",
+        click.option("--vma", "vma", metavar="KIND|REGEX", callback=_not_blank,
                      help="Only VMAs of this kind (heap, stack, anon, file, shm, hugetlb, thp, vdso, other) "
                           "or whose path matches this regular expression."),
         click.option("--range", "ranges", metavar="START-END", multiple=True,

@@ -49,13 +49,13 @@ def resolve_targets(spec: str, kernel: Kernel | None = None, *, exclude_self: bo
         raise InvalidInputError("empty target: expected a pid, pids, a name pattern or a cgroup path")
     if _PID_LIST.fullmatch(text):
         return _pids(text, kernel)
-    if _NEGATIVE.fullmatch(text):
+    if _NEGATIVE.fullmatch(text) and len(text) <= 40:
         raise InvalidInputError(f"pid {text} is not a process id: pids are positive "
                                 f"(name:{text} looks for it in process names)")
     if text.startswith("cgroup:") or text.startswith("/"):
-        return _with_memory(_cgroup(text.removeprefix("cgroup:"), kernel), kernel, f"cgroup {text!r}")
+        return _with_memory(_cgroup(text.removeprefix("cgroup:"), kernel), kernel, f"cgroup {_shown(text)}")
     pattern = text.removeprefix("name:")
-    return _with_memory(_by_name(pattern, kernel, exclude_self), kernel, f"name pattern {pattern!r}")
+    return _with_memory(_by_name(pattern, kernel, exclude_self), kernel, f"name pattern {_shown(pattern)}")
 
 
 def is_pid_list(spec: str) -> bool:
@@ -87,20 +87,28 @@ def no_user_memory(pid: int, kernel: Kernel | None = None) -> str | None:
     return None
 
 
+def _shown(text: str, limit: int = 80) -> str:
+    """``text`` quoted for a message, cut short when long (a pasted argument stays one readable line)."""
+    return repr(text) if len(text) <= limit else f"{text[:limit]!r}... ({len(text)} characters)"
+
+
 def _pids(text: str, kernel: Kernel) -> list[int]:
     pids = []
     for part in text.split(","):
         word = part.strip()
         if not word:
-            raise InvalidInputError(f"{text!r} is not a list of pids like 1234,5678")
+            raise InvalidInputError(f"{_shown(text)} is not a list of pids like 1234,5678")
         if not _ASCII_PID.fullmatch(word):
             if any(character.isspace() for character in word):
-                raise InvalidInputError(f"{text!r} is not a list of pids: separate pids with commas, "
+                raise InvalidInputError(f"{_shown(text)} is not a list of pids: separate pids with commas, "
                                         "like 1234,5678")
-            raise InvalidInputError(f"pid {word!r} is not written in ASCII digits (0-9)")
-        pid = int(word)
+            raise InvalidInputError(f"pid {_shown(word)} is not written in ASCII digits (0-9)")
+        # 7 digits reach PID_MAX_LIMIT; int() is not asked to read 100,000 of them
+        pid = int(word) if len(word.lstrip("0")) <= len(str(PID_MAX_LIMIT)) else PID_MAX_LIMIT
         if not 0 < pid < PID_MAX_LIMIT:
-            raise InvalidInputError(f"pid {word} is not a process id: pids run from 1 to {PID_MAX_LIMIT - 1}")
+            shown = word if len(word) <= 40 else word[:40] + "..."
+            raise InvalidInputError(f"pid {shown} is not a process id: pids run from 1 to "
+                                    f"{PID_MAX_LIMIT - 1}")
         if not kernel.exists(f"proc/{pid}/stat"):
             raise NoSuchProcessError(errno.ESRCH, f"no such process: pid {pid}", "")
         reason = no_user_memory(pid, kernel)
@@ -131,7 +139,7 @@ def _cgroup(path: str, kernel: Kernel) -> list[int]:
         relative = relative[len(CGROUP_ROOT) + 1:]
     group = f"{CGROUP_ROOT}/{relative.strip('/')}".rstrip("/")
     if not kernel.exists(f"{group}/cgroup.procs"):
-        raise InvalidInputError(f"{kernel.path(group)} is not a cgroup v2 group")
+        raise InvalidInputError(f"{_shown(str(kernel.path(group)))} is not a cgroup v2 group")
     pids: set[int] = set()
     pending = [group]
     while pending:  # the group and every descendant group
@@ -148,7 +156,7 @@ def _by_name(pattern: str, kernel: Kernel, exclude_self: bool) -> list[int]:
     try:
         regex = re.compile(pattern)
     except re.error as error:
-        raise InvalidInputError(f"bad name pattern {pattern!r}: {error}") from None
+        raise InvalidInputError(f"bad name pattern {_shown(pattern)}: {error}") from None
     own = os.getpid()
     pids = []
     for entry in kernel.listdir("proc"):
@@ -161,5 +169,5 @@ def _by_name(pattern: str, kernel: Kernel, exclude_self: bool) -> list[int]:
         if regex.search(name):
             pids.append(int(entry))
     if not pids:
-        raise InvalidInputError(f"no process name matches {pattern!r}")
+        raise InvalidInputError(f"no process name matches {_shown(pattern)}")
     return sorted(pids)

@@ -107,6 +107,7 @@ def test_move_refuses_a_nan_weight_in_one_line(root: Path) -> None:
     ("123,\uff11\uff12\uff14", "is not written in ASCII digits"),
     ("99999999999999999999", "pid 99999999999999999999 is not a process id: pids run from 1 to 4194303"),
     ("4194304", "pid 4194304 is not a process id"),
+    ("7" * 100_000, "pid 7777777777777777777777777777777777777777... is not a process id"),
     ("0", "pid 0 is not a process id"),
     ("-5", "pid -5 is not a process id: pids are positive"),
     ("123,,124", "is not a list of pids like 1234,5678"),
@@ -119,6 +120,7 @@ def test_bad_pid_lists_are_refused_by_name(root: Path, spec: str, message: str) 
 
 def test_good_pid_lists(root: Path) -> None:
     kernel = numamove.Kernel(root)
+    assert resolve_targets("000123", kernel) == [123]
     assert resolve_targets(" 124, 123 ,123", kernel) == [123, 124]
     assert resolve_targets("name:-5|redis", kernel) == [123, 124]  # name: reads a pattern, as documented
     with pytest.raises(NoSuchProcessError, match="no such process: pid 125"):
@@ -211,6 +213,16 @@ def test_on_a_terminal_a_broad_target_asks(root: Path, monkeypatch: pytest.Monke
     assert "Act on all 2 of them? [y/N]" in refused.stderr and "Aborted!" in refused.stderr
     accepted = run(root, "move", "redis", "--to", "0", input="y\n")
     assert "Aborted!" not in accepted.stderr and "numamove: error: " in accepted.stderr
+
+
+def test_long_targets_are_cut_short_in_messages(root: Path) -> None:
+    line = one_line(run(root, "where", "a" * 100_000))
+    assert line == f"numamove: error: no process name matches {'a' * 80!r}... (100000 characters)\n"
+
+
+def test_an_empty_vma_is_refused_not_read_as_no_filter(root: Path) -> None:
+    result = run(root, "where", "123", "--vma", " ")
+    assert result.exit_code == 2 and "Invalid value for '--vma': is empty" in result.output
 
 
 # --- 5. --range -------------------------------------------------------------------------------
