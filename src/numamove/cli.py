@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
+from numamove._entry import check_stdout_open, exit_on_output_error, interrupted, is_output_error
 from numamove._format import human_bytes
 from numamove.errors import InvalidInputError, NumaMoveError
 
@@ -31,7 +32,6 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 EXIT_ERROR = 1
 EXIT_USAGE = 2  # click's own usage errors exit 2 too
-EXIT_INTERRUPTED = 130
 SHOWN_TARGETS = 10  # processes listed when a broad target needs --yes
 
 
@@ -44,8 +44,6 @@ def reports_errors(command: F) -> F:
 
     @functools.wraps(command)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
-        from numamove._entry import check_stdout_open, exit_on_output_error, interrupted, is_output_error
-
         check_stdout_open()
         try:
             result = command(*args, **kwargs)
@@ -73,16 +71,12 @@ class _Commands(click.Group):
         try:
             return super().make_context(info_name, args, parent, **extra)
         except KeyboardInterrupt:
-            from numamove._entry import interrupted
-
             interrupted()
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
         except KeyboardInterrupt:
-            from numamove._entry import interrupted
-
             interrupted()
 
 
