@@ -1,5 +1,5 @@
 """``python -m numamove``: the command line."""
 
-from numamove.cli import main
+from numamove._entry import run
 
-main()
+run()

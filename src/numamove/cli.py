@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import functools
 import json
+import math
 import mmap
+import re
 import shutil
 import sys
 from collections.abc import Callable, Iterable, Sequence
@@ -16,6 +18,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
+from numamove._entry import check_stdout_open, exit_on_output_error, interrupted, is_output_error
 from numamove._format import human_bytes
 from numamove.errors import InvalidInputError, NumaMoveError
 
@@ -28,22 +31,53 @@ if TYPE_CHECKING:
 F = TypeVar("F", bound=Callable[..., Any])
 
 EXIT_ERROR = 1
+EXIT_USAGE = 2  # click's own usage errors exit 2 too
+SHOWN_TARGETS = 10  # processes listed when a broad target needs --yes
 
 
 def reports_errors(command: F) -> F:
-    """Turn library errors into "numamove: error: ..." and exit status 1, never a traceback."""
+    """Turn library errors into "numamove: error: ..." and exit status 1, never a traceback.
+
+    A failed write to stdout (closed, full) is one line and exit 1 too; Ctrl-C
+    that nothing closer handled is "numamove: interrupted" and exit 130.
+    """
 
     @functools.wraps(command)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
+        check_stdout_open()
         try:
-            return command(*args, **kwargs)
+            result = command(*args, **kwargs)
+            sys.stdout.flush()  # a full disk shows here, not in the interpreter's closing flush
+            return result
         except NumaMoveError as error:
             click.echo(f"numamove: error: {error}", err=True)
             sys.exit(EXIT_ERROR)
-        except BrokenPipeError:
-            sys.exit(EXIT_ERROR)
+        except KeyboardInterrupt:
+            interrupted()
+        except OSError as error:
+            if not is_output_error(error):
+                raise
+            exit_on_output_error(error)
 
     return wrapper  # type: ignore[return-value]
+
+
+class _Commands(click.Group):
+    """The group: Ctrl-C while click parses or starts a command exits 130 (click would say
+    "Aborted!" and exit 1), as it does inside a command."""
+
+    def make_context(self, info_name: str | None, args: list[str], parent: click.Context | None = None,
+                     **extra: Any) -> click.Context:
+        try:
+            return super().make_context(info_name, args, parent, **extra)
+        except KeyboardInterrupt:
+            interrupted()
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except KeyboardInterrupt:
+            interrupted()
 
 
 def print_table(title: str | None, headers: Sequence[str], rows: Sequence[Sequence[str]]) -> None:
@@ -69,7 +103,7 @@ def print_table(title: str | None, headers: Sequence[str], rows: Sequence[Sequen
         click.echo("  ".join(cells).rstrip())
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(cls=_Commands, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="numamove")
 @click.option("--root", type=click.Path(exists=True, file_okay=False), default="/", show_default=True,
               help="Read /proc and /sys under this directory (a captured tree, for example).")
@@ -113,11 +147,18 @@ def nodes(kernel: Kernel, as_json: bool) -> None:
                f"demotion to lower tiers: {demotion[topology.demotion_enabled]}")
 
 
+def _not_blank(_context: click.Context, _parameter: click.Parameter, value: str | None) -> str | None:
+    """An option given as "" would otherwise read as not given at all (no filter)."""
+    if value is not None and not value.strip():
+        raise click.BadParameter("is empty: give a kind or a regular expression")
+    return value
+
+
 def scan_options(command: F) -> F:
     """The options that choose what part of a process to look at."""
     options = [
         click.argument("target"),
-        click.option("--vma", "vma", metavar="KIND|REGEX",
+        click.option("--vma", "vma", metavar="KIND|REGEX", callback=_not_blank,
                      help="Only VMAs of this kind (heap, stack, anon, file, shm, hugetlb, thp, vdso, other) "
                           "or whose path matches this regular expression."),
         click.option("--range", "ranges", metavar="START-END", multiple=True,
@@ -128,10 +169,54 @@ def scan_options(command: F) -> F:
     return command
 
 
-def _targets(kernel: Kernel, target: str) -> list[int]:
-    from numamove.targets import resolve_targets
+_YES = "numamove.yes"  # context.meta key: the --yes flag of move and migrate
 
-    return resolve_targets(target, kernel)
+
+def yes_option(command: F) -> F:
+    """--yes: move and migrate act on every process a broad target selects (checked in _targets)."""
+    def remember(context: click.Context, _parameter: click.Parameter, value: bool) -> bool:
+        context.meta[_YES] = value
+        return value
+
+    option = click.option("--yes", "-y", is_flag=True, expose_value=False, callback=remember,
+                          help="Act on every process a name pattern or cgroup selects, without asking.")
+    return option(command)
+
+
+def _targets(kernel: Kernel, target: str) -> list[int]:
+    """The pids of TARGET. In a command with --yes (move, migrate), a name pattern or cgroup that
+    selects several processes needs --yes, or a "yes" on a terminal."""
+    from numamove.targets import is_pid_list, resolve_targets
+
+    pids = resolve_targets(target, kernel)
+    context = click.get_current_context(silent=True)
+    if context is None or context.meta.get(_YES, True) or len(pids) < 2 or is_pid_list(target):
+        return pids
+    shown = [f"{pid} {_process_name(kernel, pid)}" for pid in pids[:SHOWN_TARGETS]]
+    more = f", and {len(pids) - SHOWN_TARGETS} more" if len(pids) > SHOWN_TARGETS else ""
+    if not _on_terminal():
+        click.echo(f"numamove: error: {target!r} selects {len(pids)} processes ({', '.join(shown)}{more}): "
+                   "add --yes to act on all of them", err=True)
+        sys.exit(EXIT_USAGE)
+    click.echo(f"{target!r} selects {len(pids)} processes:", err=True)
+    for line in shown:
+        click.echo(f"  {line}", err=True)
+    if more:
+        click.echo(f"  {more.removeprefix(', ')}", err=True)
+    click.confirm(f"Act on all {len(pids)} of them?", abort=True, err=True)
+    return pids
+
+
+def _on_terminal() -> bool:
+    """Whether someone can answer a question: stdin is a terminal."""
+    return sys.stdin is not None and sys.stdin.isatty()
+
+
+def _process_name(kernel: Kernel, pid: int) -> str:
+    try:
+        return kernel.read_text(f"proc/{pid}/comm").rstrip("\n")
+    except OSError:
+        return "(exited)"
 
 
 def _ranges(texts: Sequence[str]) -> list[tuple[int, int]]:
@@ -152,9 +237,28 @@ def where(kernel: Kernel, target: str, vma: str | None, ranges: tuple[str, ...],
           method: str, as_json: bool) -> None:
     """Show where the memory of TARGET lives, per VMA and in total.
 
-    TARGET is a pid, pids (1,2,3), a process-name pattern, or a cgroup v2 path.
     Reads /proc/PID/maps, numa_maps and smaps; --pages and --range also read
     /proc/PID/pagemap (and query move_pages(2) without CAP_SYS_ADMIN).
+    Several processes are counted together too, each shared page once.
+
+    \b
+    TARGET is one of:
+      1234           a pid
+      1234,5678      several pids (commas, no spaces)
+      redis          a regular expression searched in process names, as pgrep does
+      name:REGEX     the same, for a name that looks like a pid or a path
+      cgroup:PATH    every process of a cgroup v2 group and its descendants
+      /PATH          the same (PATH relative to /sys/fs/cgroup, or under it)
+
+    Kernel threads and zombies have no user memory: named by pid they are
+    refused, and a pattern or a cgroup leaves them out.
+
+    \b
+    Examples:
+      numamove where 1234
+      numamove where 1234 --pages --range 0x7f0000000000-0x7f0000200000
+      numamove where redis-server --json
+      numamove where cgroup:system.slice/nginx.service
     """
     from numamove.placement import combine, scan_process, vma_selector
 
@@ -169,7 +273,7 @@ def where(kernel: Kernel, target: str, vma: str | None, ranges: tuple[str, ...],
             scans.append(scan_process(pid, kernel=kernel, pages=per_page, keep_pages=per_page, select=select,
                                       ranges=address_ranges, method=method))
         except NumaMoveError as error:
-            if len(pids) == 1:
+            if len(pids) == 1 or (not scans and pid == pids[-1]):  # nothing read: an error, not a warning
                 raise
             click.echo(f"numamove: warning: pid {pid} skipped: {error}", err=True)
     if as_json:
@@ -278,21 +382,28 @@ def _target_weights(text: str, kernel: Kernel, topology: Topology) -> dict[int, 
     allowed = kernel.online_nodes()
     weights: dict[int, float] = {}
     for entry in text.split(","):
-        spec, _, weight_text = entry.partition(":")
+        spec, colon, weight_text = entry.partition(":")
         nodes = parse_nodemask(spec, allowed)
         if weight_text == "free":
             free = {node.id: node.mem_free for node in topology.nodes}
             weights.update({node: float(free.get(node, 0)) for node in nodes})
             continue
-        try:
-            weight = float(weight_text) if weight_text else 1.0
-        except ValueError:
-            raise InvalidInputError(f"--to {text!r}: weight {weight_text!r} is neither a number nor "
-                                    "'free'") from None
-        if weight <= 0:
-            raise InvalidInputError(f"--to {text!r}: weights must be positive")
+        weight = _weight(text, weight_text) if colon else 1.0
         weights.update(dict.fromkeys(nodes, weight))
     return weights
+
+
+# A plain decimal number: float() alone would also take "nan", "inf", "1_0" and other scripts' digits.
+_WEIGHT = re.compile(r"(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][-+]?[0-9]+)?", re.ASCII)
+
+
+def _weight(text: str, weight_text: str) -> float:
+    """One --to weight: a finite, positive decimal number."""
+    weight = float(weight_text) if _WEIGHT.fullmatch(weight_text) else math.nan
+    if not math.isfinite(weight) or weight <= 0:
+        raise InvalidInputError(f"--to {text[:60]!r}: weight {weight_text[:30]!r} is not a finite positive "
+                                "number (like 3 or 0.5) nor 'free'")
+    return weight
 
 
 def _check_move(kernel: Kernel, topology: Topology, pid: int, nodes: Iterable[int], move_all: bool) -> None:
@@ -380,6 +491,7 @@ def _print_move(pid: int, result: MoveResult, dry_run: bool) -> None:
 @click.option("--budget", type=float, default=20.0, show_default=True, metavar="MS",
               help="Kernel time per move_pages call, in milliseconds.")
 @click.option("--dry-run", is_flag=True, help="Show what would move; move nothing.")
+@yes_option
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of tables.")
 @click.pass_obj
 @reports_errors
@@ -390,7 +502,48 @@ def move(kernel: Kernel, target: str, vma: str | None, ranges: tuple[str, ...], 
 
     Reads /proc/PID/pagemap to find the present pages and moves them with
     move_pages(2) in calls of about --budget ms; huge pages move whole.
-    Exits 1 unless every present page in scope ends where asked.
+    A name pattern or a cgroup that selects several processes lists them and
+    needs --yes (on a terminal, it asks).
+
+    \b
+    TARGET is one of:
+      1234           a pid
+      1234,5678      several pids (commas, no spaces)
+      redis          a regular expression searched in process names, as pgrep does
+      name:REGEX     the same, for a name that looks like a pid or a path
+      cgroup:PATH    every process of a cgroup v2 group and its descendants
+      /PATH          the same (PATH relative to /sys/fs/cgroup, or under it)
+
+    Kernel threads and zombies have no user memory: named by pid they are
+    refused, and a pattern or a cgroup leaves them out.
+
+    \b
+    NODES uses numactl's nodemask syntax:
+      1         node 1
+      0-2,4     nodes 0, 1, 2 and 4
+      all       every node the caller may use
+      !0        every such node but node 0
+      +0        the first such node (positions, not node ids)
+
+    \b
+    --to takes NODES, or NODES:WEIGHT entries separated by commas:
+      --to 1           every page to node 1
+      --to 0-1         equal shares on nodes 0 and 1
+      --to 0:3,1:1     three pages on node 0 for each page on node 1
+      --to 0-2:free    shares in proportion to each node's free memory
+      --to threads     each process's pages to the nodes where its threads run
+
+    \b
+    Examples:
+      numamove move 1234 --to 1
+      numamove move 1234 --to 0:1,1:1 --vma heap --dry-run
+      numamove move 1234 --from 0 --to 2 --rate 200
+      numamove move cgroup:system.slice/db.service --to 1 --yes
+
+    \b
+    Exit status: 0 every present page in scope ended where asked; 1 an error,
+    or pages that could move did not; 2 bad arguments; 3 only pages that other
+    processes map were left (--all moves them); 130 interrupted.
     """
     from numamove._syscalls import MPOL_MF_MOVE, MPOL_MF_MOVE_ALL
     from numamove.mover import balance, move_units, one_node, plan, thread_nodes, units_from_scan
@@ -458,6 +611,7 @@ def move(kernel: Kernel, target: str, vma: str | None, ranges: tuple[str, ...], 
 @click.option("--rate", type=float, metavar="MB/s", help="With --chunked: at most this many MB per second.")
 @click.option("--budget", type=float, default=20.0, show_default=True, metavar="MS",
               help="With --chunked: kernel time per call, in milliseconds.")
+@yes_option
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of text.")
 @click.pass_obj
 @reports_errors
@@ -466,7 +620,36 @@ def migrate(kernel: Kernel, target: str, from_nodes: str, to_nodes: str, chunked
     """Move all pages of TARGET from nodes FROM to nodes TO, like numactl's migratepages.
 
     FROM and TO use numactl's nodemask syntax; the n-th node of FROM goes to
-    the n-th node of TO, as migrate_pages(2) maps them.
+    the n-th node of TO, as migrate_pages(2) maps them. A name pattern or a
+    cgroup that selects several processes lists them and needs --yes (on a
+    terminal, it asks).
+
+    \b
+    TARGET is one of:
+      1234           a pid
+      1234,5678      several pids (commas, no spaces)
+      redis          a regular expression searched in process names, as pgrep does
+      name:REGEX     the same, for a name that looks like a pid or a path
+      cgroup:PATH    every process of a cgroup v2 group and its descendants
+      /PATH          the same (PATH relative to /sys/fs/cgroup, or under it)
+
+    Kernel threads and zombies have no user memory: named by pid they are
+    refused, and a pattern or a cgroup leaves them out.
+
+    \b
+    FROM and TO use numactl's nodemask syntax:
+      1         node 1
+      0-2,4     nodes 0, 1, 2 and 4
+      all       every node the caller may use
+      !0        every such node but node 0
+      +0        the first such node (positions, not node ids)
+
+    \b
+    Examples:
+      numamove migrate 1234 0 1            node 0 -> node 1
+      numamove migrate 1234 0,1 2          nodes 0 and 1 -> node 2
+      numamove migrate 1234 0-1 1-2        node 0 -> node 1, node 1 -> node 2
+      numamove migrate redis 0 1 --chunked --rate 100 --yes
     """
     import numpy as np
 

@@ -724,7 +724,7 @@ def test_migration_c_shared(layout: Layout, region: MakeRegion) -> None:
 @pytest.mark.parametrize(("arguments", "message"), [
     (["--to", "7"], "node 7 is not online (online: {online})"),
     (["--to", "5-6"], "node 5 is not online (online: {online})"),
-    (["--to", "0:x"], "--to '0:x': weight 'x' is neither a number nor 'free'"),
+    (["--to", "0:x"], "--to '0:x': weight 'x' is not a finite positive number (like 3 or 0.5) nor 'free'"),
     (["--to", "1", "--range", "{start}-{middle_end}", "--range", "{middle}-{end}"],
      "ranges {start}-{middle_end} and {middle}-{end} overlap"),
 ], ids=["offline", "offline-range", "bad-weight", "overlapping-ranges"])

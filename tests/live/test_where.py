@@ -230,16 +230,16 @@ def test_where_by_name_and_by_cgroup(workload: tuple[ForkedChild, dict[str, list
 
 
 @pytest.mark.parametrize(("arguments", "message"), [
-    (["where", "4194999"], "numamove: error: no such process: pid 4194999\n"),
+    (["where", "4194303"], "numamove: error: no such process: pid 4194303\n"),
     (["where", "1", "--range", "0x2000-0x1000"], "numamove: error: bad range '0x2000-0x1000': "
                                                  "the start must be below the end\n"),
-    (["where", "1", "--range", "zz"], "numamove: error: bad range 'zz': expected START-END, "
-                                      "e.g. 0x7f0000000000-0x7f0000200000\n"),
+    (["where", "1", "--range", "zz"], "numamove: error: bad range 'zz': expected START-END in hex (0x...) "
+                                      "or decimal ASCII digits, e.g. 0x7f0000000000-0x7f0000200000\n"),
     (["where", "1", "--range", "0x1000-0x3000", "--range", "0x2000-0x4000"],
      "numamove: error: ranges 0x1000-0x3000 and 0x2000-0x4000 overlap\n"),
     (["where", "no-such-process-name-xyz"], "numamove: error: no process name matches "
                                             "'no-such-process-name-xyz'\n"),
-    (["map", "4194999"], "numamove: error: no such process: pid 4194999\n"),
+    (["map", "4194303"], "numamove: error: no such process: pid 4194303\n"),
 ])
 def test_bad_input_is_one_line(arguments: list[str], message: str) -> None:
     result = CliRunner().invoke(main, arguments)
