@@ -46,18 +46,39 @@ def reports_errors(command: F) -> F:
     return wrapper  # type: ignore[return-value]
 
 
-def print_table(title: str | None, headers: Sequence[str], rows: Sequence[Sequence[str]]) -> None:
-    """A rich table on a terminal, aligned plain text otherwise."""
+def print_table(title: str | None, headers: Sequence[str], rows: Sequence[Sequence[str]], *,
+                optional: Sequence[str] = ()) -> None:
+    """A rich table on a terminal, aligned plain text otherwise.
+
+    On a terminal too narrow for every column, the ``optional`` columns (by
+    header) are left out, in that order, until the table fits; a cell that
+    still does not fit folds onto more lines, never shortened to "…".
+    """
     if sys.stdout.isatty():
         from rich.console import Console
         from rich.table import Table
 
-        table = Table(title=title, title_justify="left")
-        for index, header in enumerate(headers):
-            table.add_column(header, justify="left" if index == len(headers) - 1 and index else "right")
+        console = Console()
+        last = len(headers) - 1
+        # A column needs its widest cell (the last, a path, folds well at 12) and 3 of padding and border.
+        needs = [min(max(len(str(cell)) for cell in column), 12 if index == last and index else 1 << 30) + 3
+                 for index, column in enumerate(zip(headers, *rows, strict=True))]
+        shown = list(range(len(headers)))
+        for name in optional:
+            if sum(needs[index] for index in shown) + 1 <= console.width:
+                break
+            if name in headers and headers.index(name) in shown:
+                shown.remove(headers.index(name))
+        # Still too wide: no outer border, and the last column (a path) folds into what remains.
+        room = console.width - sum(needs[index] for index in shown if index != last) - 2
+        narrow = sum(needs[index] for index in shown) + 1 > console.width
+        table = Table(title=title, title_justify="left", show_edge=not narrow)
+        for index in shown:
+            table.add_column(headers[index], justify="left" if index == last and index else "right",
+                             overflow="fold", max_width=max(room, 8) if narrow and index == last else None)
         for row in rows:
-            table.add_row(*row)
-        Console().print(table)
+            table.add_row(*(row[index] for index in shown))
+        console.print(table)
         return
     if title:
         click.echo(title)
@@ -212,7 +233,7 @@ def _print_process(scan: ProcessMemory, with_pages: bool) -> None:
                      str(vma.not_present), "?" if vma.swapped is None else str(vma.swapped),
                      vma.policy, ("(gone) " if vma.gone else "") + vma.path])
     print_table(None, ["start", "end", "kind", *(f"node{n}" for n in node_ids), "absent", "swapped",
-                       "policy", "path"], rows)
+                       "policy", "path"], rows, optional=("policy", "swapped", "absent", "end"))
     by_kind = scan.pages_by_kind()
     kinds = ", ".join(f"{kind} {count}" for kind, count in sorted(by_kind.items()) if count)
     click.echo(f"  by kind: {kinds or 'nothing present'}")
