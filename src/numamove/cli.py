@@ -233,7 +233,7 @@ def _print_process(scan: ProcessMemory, with_pages: bool) -> None:
                      str(vma.not_present), "?" if vma.swapped is None else str(vma.swapped),
                      vma.policy, ("(gone) " if vma.gone else "") + vma.path])
     print_table(None, ["start", "end", "kind", *(f"node{n}" for n in node_ids), "absent", "swapped",
-                       "policy", "path"], rows, optional=("policy", "swapped", "absent", "end"))
+                       "policy", "path"], rows, optional=("policy", "swapped", "absent", "end", "path"))
     by_kind = scan.pages_by_kind()
     kinds = ", ".join(f"{kind} {count}" for kind, count in sorted(by_kind.items()) if count)
     click.echo(f"  by kind: {kinds or 'nothing present'}")

@@ -12,8 +12,8 @@ bottom in their shares, so page-level interleaving shows as stripes of the
 nodes' own colors. In the text strip a character shows the majority of its
 slice of pages: the category with the most pages wins, ties going to a node
 (the lowest id), then swapped, then zero page, then not present; the zero page
-wins only a slice it fills more than half of; a node that wins with no more
-than half of the slice's pages on nodes shows as "~" (several nodes).
+wins only a slice it fills more than half of; a node that wins with less
+than 3/4 of the slice's pages on nodes shows as "~" (several nodes).
 Counting is vectorised and done in chunks, so a VMA of millions of pages costs
 a few bincounts and a bounded amount of memory.
 
@@ -168,13 +168,13 @@ def picture_format(path: str | os.PathLike[str]) -> str:
     :data:`PICTURE_FORMATS`, the folder does not exist, or the path is a folder.
     """
     text = os.fspath(path)
+    target = os.path.realpath(text)
+    if os.path.isdir(target):
+        raise InvalidInputError(f"{text}: is a directory")
     suffix = os.path.splitext(text)[1].lower()
     if suffix not in PICTURE_FORMATS:
         raise InvalidInputError(f"{text}: cannot write {suffix or 'a picture without a suffix'}; "
                                 f"the picture's suffix must be one of {', '.join(PICTURE_FORMATS)}")
-    target = os.path.realpath(text)
-    if os.path.isdir(target):
-        raise InvalidInputError(f"{text}: is a directory")
     folder = os.path.dirname(target)
     if not os.path.isdir(folder):
         raise InvalidInputError(f"{text}: the directory {folder} does not exist")
@@ -212,8 +212,8 @@ def render_text(memory: ProcessMemory, width: int = 80, *, min_size: int = DEFAU
         seen.update(n for n in range(max_node + 1) if table[:, n].any())
         strip = "".join(chars[_majority(table, max_node)].tolist())
         lines.extend([label.rstrip(), "  " + strip] if own_line else [label + strip])
-    legend = [*(f"{node_char(n)} node {n}" for n in sorted(seen)), f"{_MIXED_CHAR} several nodes",
-              ". not present", "z zero page", "s swapped"]
+    legend = [*(f"{node_char(n)} node {n}" for n in sorted(seen)),
+              f"{_MIXED_CHAR} several nodes (none has 3/4)", ". not present", "z zero page", "s swapped"]
     if any(len(band.vmas) > 1 for band in bands):
         legend.append(f"N VMAs: neighbours under {human_bytes(min_size)} folded")
     legend.append("(a wide band: a character is a slice's majority)")
@@ -569,7 +569,7 @@ def _slice_table(nodes: npt.NDArray[np.int32], swapped: npt.NDArray[np.bool_], s
 
 
 def _majority(table: npt.NDArray[np.int64], max_node: int) -> npt.NDArray[np.intp]:
-    """The winning category of each slice; max_node + 4 where a node wins without most of the node pages."""
+    """The winning category of each slice; max_node + 4 where a node wins with under 3/4 of the node pages."""
     zero_cat = max_node + 2
     contest = table.copy()
     # The zero page is "read but never written": show it only where it is most of the slice.
@@ -577,7 +577,7 @@ def _majority(table: npt.NDArray[np.int64], max_node: int) -> npt.NDArray[np.int
     winner: npt.NDArray[np.intp] = np.argmax(contest, axis=1).astype(np.intp)
     on_nodes = table[:, :max_node + 1].sum(axis=1)
     won = table[np.arange(len(table)), winner]
-    winner[(winner <= max_node) & (won * 2 <= on_nodes)] = max_node + 4
+    winner[(winner <= max_node) & (won * 4 < on_nodes * 3)] = max_node + 4
     return winner
 
 
