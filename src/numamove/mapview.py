@@ -1,9 +1,10 @@
 """Pictures of where a process's pages live: a picture file and a compact text strip.
 
 Both views draw one band (or line) per VMA that carries per-page data
-(``Vma.pages``), in address order. Runs of neighbouring VMAs smaller than
-``min_size`` fold into one band, labelled with their count, so a process of
-hundreds of small library mappings still fits a screen.
+(``Vma.pages``), in address order. Neighbouring mappings of one file fold into
+one band, and so do runs of neighbouring bands smaller than ``min_size``, each
+labelled with its count of VMAs, so a process of hundreds of small library
+mappings still fits a screen (``min_size=0`` draws every VMA alone).
 
 In the picture a band's length shows its size on a log scale (a ruler above
 the bands reads it), and the band is cut into cells of whole pages; a cell
@@ -185,7 +186,8 @@ def render_text(memory: ProcessMemory, width: int = 80, *, min_size: int = DEFAU
     """One line per band, then a legend, each at most ``width`` characters (20 or more).
 
     A line is the band's first address in hex (never shortened), its kind (or
-    "N VMAs" for a run of neighbouring VMAs under ``min_size`` bytes, folded),
+    "N VMAs" for neighbouring mappings of one file, or a run of neighbours
+    under ``min_size`` bytes, folded; 0 folds nothing),
     its size, then a strip: a character per page when the band fits, else per
     slice of pages (its majority): the node's :func:`node_char`, "~" several
     nodes, "." not present, "z" zero page, "s" swapped. Below about 40
@@ -215,7 +217,7 @@ def render_text(memory: ProcessMemory, width: int = 80, *, min_size: int = DEFAU
     legend = [*(f"{node_char(n)} node {n}" for n in sorted(seen)),
               f"{_MIXED_CHAR} several nodes (none has 3/4)", ". not present", "z zero page", "s swapped"]
     if any(len(band.vmas) > 1 for band in bands):
-        legend.append(f"N VMAs: neighbours under {human_bytes(min_size)} folded")
+        legend.append(f"N VMAs: one file's mappings, or neighbours under {human_bytes(min_size)}, folded")
     legend.append("(a wide band: a character is a slice's majority)")
     lines.extend(textwrap.wrap("  ".join(legend), width, break_on_hyphens=False))
     return lines
@@ -237,8 +239,9 @@ def render_png(
 
     One band per VMA with per-page data, in address order, labelled with its
     address range, kind ("THP" when transparent huge pages back some of it),
-    size and file name; runs of neighbouring VMAs smaller than ``min_size``
-    bytes fold into one band ("N VMAs"), 0 draws every VMA alone. A band's
+    size and file name; neighbouring mappings of one file, and runs of
+    neighbouring bands smaller than ``min_size`` bytes, fold into one band
+    ("N VMAs"); 0 draws every VMA alone. A band's
     length is its size on a log scale (a ruler above the bands reads it); its
     pages run left to right, a cell of whole pages in its node's color from
     :data:`NODE_COLORS`, white not present, light grey the zero page, dark
@@ -321,7 +324,7 @@ def render_png(
     ruler_y = note_y + 15 * len(note) + 24
     bands_y = ruler_y + 10
     pitch = layout.row_px + layout.band_gap
-    height = bands_y + pitch * len(bands) + _MARGIN
+    height = bands_y + pitch * len(bands) + _MARGIN + (24 if len(bands) > 25 else 0)
 
     image = np.full((height, width_px, 3), 255, dtype=np.uint8)
     texts = [_Text(_MARGIN, title_y, f"pid {memory.pid} ({memory.name}): where its pages live", title_font)]
@@ -339,12 +342,19 @@ def render_png(
     texts += [_Text(_MARGIN, note_y + 15 * i, line, note_font, _NOTE_COLOR) for i, line in enumerate(note)]
 
     # The ruler: a tick per power of 4 (or 16, when they would crowd), a faint line down through the bands.
+    # Repeated under the bands of a tall picture.
+    bottom_ruler = bands_y + pitch * len(bands) + 4 if len(bands) > 25 else None
     image[ruler_y, x0:x0 + data_px] = _FRAME_RGB
+    if bottom_ruler is not None:
+        image[bottom_ruler, x0:x0 + data_px] = _FRAME_RGB
     for size, x in scale.ticks(min_gap_px=7 * _advance(ruler_font) + 8):
+        tick = human_bytes(size).replace(".0 ", " ")
         image[ruler_y - 4:ruler_y + 1, x0 + x] = _FRAME_RGB
-        image[ruler_y + 2:height - _MARGIN, x0 + x] = _GRID_RGB
-        texts.append(_Text(x0 + x, ruler_y - 11, human_bytes(size).replace(".0 ", " "), ruler_font,
-                           _NOTE_COLOR, "mm"))
+        image[ruler_y + 2:(bottom_ruler or height - _MARGIN), x0 + x] = _GRID_RGB
+        texts.append(_Text(x0 + x, ruler_y - 11, tick, ruler_font, _NOTE_COLOR, "mm"))
+        if bottom_ruler is not None:
+            image[bottom_ruler:bottom_ruler + 5, x0 + x] = _FRAME_RGB
+            texts.append(_Text(x0 + x, bottom_ruler + 14, tick, ruler_font, _NOTE_COLOR, "mm"))
     texts.append(_Text(x0 - 8, ruler_y - 11, "size (log scale):", ruler_font, _NOTE_COLOR, "rm"))
 
     # Stacking order in a split cell, top to bottom: nodes by id, zero page, swapped, not present.
@@ -480,8 +490,8 @@ def _reading_note(bands: Sequence[_Band], min_size: int) -> str:
     note = ("Each band is one VMA, its pages from left to right in address order; its length is its size on "
             "a log scale (ruler above: each step is 4 or 16 times the last), its exact size in its label")
     if any(len(band.vmas) > 1 for band in bands):
-        note += (f"; \"N VMAs\" is a run of neighbouring VMAs under {human_bytes(min_size)} folded into one "
-                 "band (--all-vmas draws each)")
+        note += ("; \"N VMAs\" is one file's neighbouring mappings, or neighbours under "
+                 f"{human_bytes(min_size)}, folded into one band (--all-vmas draws each)")
     note += ("; a cell holding pages of several kinds (nodes, not present, ...) is split top to bottom in "
              "their shares, so interleaved pages show as stripes; \"THP\": transparent huge pages back part "
              "of the VMA")
@@ -502,7 +512,11 @@ def _advance(font: FreeTypeFont) -> float:
 
 
 def _bands(memory: ProcessMemory, min_size: int) -> list[_Band]:
-    """The VMAs with per-page data in address order; runs of two or more under ``min_size`` folded."""
+    """The VMAs with per-page data in address order, folded unless ``min_size`` is 0.
+
+    Folding: neighbouring mappings of one file (a library's code, data, ...)
+    make one band, then runs of neighbouring bands under ``min_size`` bytes.
+    """
     found = []
     for vma in memory.vmas:
         if vma.pages is None or len(vma.pages.nodes) == 0:
@@ -513,25 +527,32 @@ def _bands(memory: ProcessMemory, min_size: int) -> list[_Band]:
             high = int(vma.pages.addresses[-1]) + memory.page_size
         found.append(_Band((vma,), low, high, high - low))
     found.sort(key=lambda band: band.low)
-    bands: list[_Band] = []
-    run: list[_Band] = []
-
-    def close_run() -> None:
-        if len(run) > 1:
-            bands.append(_Band(tuple(b.vmas[0] for b in run), run[0].low, run[-1].high,
-                               sum(b.size for b in run)))
-        else:
-            bands.extend(run)
-        run.clear()
-
+    if min_size <= 0:
+        return found
+    by_file: list[list[_Band]] = []
     for band in found:
-        if band.size < min_size:
-            run.append(band)
-            continue
-        close_run()
-        bands.append(band)
-    close_run()
-    return bands
+        vma = band.vmas[0]
+        previous = by_file[-1][-1].vmas[0] if by_file else None
+        same_file = (previous is not None and vma.kind.value == "file" and previous.kind == vma.kind
+                     and previous.path == vma.path)
+        if same_file:
+            by_file[-1].append(band)
+        else:
+            by_file.append([band])
+    runs: list[list[_Band]] = []
+    for group in map(_merge, by_file):
+        if runs and group.size < min_size and runs[-1][-1].size < min_size:
+            runs[-1].append(group)
+        else:
+            runs.append([group])
+    return [_merge(run) for run in runs]
+
+
+def _merge(parts: Sequence[_Band]) -> _Band:
+    if len(parts) == 1:
+        return parts[0]
+    return _Band(tuple(vma for part in parts for vma in part.vmas), parts[0].low, parts[-1].high,
+                 sum(part.size for part in parts))
 
 
 def _max_node(bands: Sequence[_Band]) -> int:

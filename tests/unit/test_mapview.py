@@ -346,17 +346,24 @@ def test_small_neighbouring_vmas_fold_into_one_band(tmp_path: Path) -> None:
 
 
 def test_default_picture_of_a_small_process_fits_a_screen(tmp_path: Path) -> None:
-    # A typical small process: 40 libraries of 5 mappings each (4-60 KiB) and a few large VMAs.
+    # A typical small process: 40 libraries of 5 mappings each (4-240 KiB) and a few large VMAs.
     vmas = []
     address = SMALL
-    for _library in range(40):
-        for pages in (4, 15, 10, 1, 2):
-            vmas.append(make_vma(address, np.zeros(pages, dtype=np.int32), VmaKind.FILE, "/usr/lib/libx.so"))
+    for library in range(40):
+        for pages in (4, 60, 10, 1, 2):
+            path = f"/lib/lib{library}.so"
+            vmas.append(make_vma(address, np.zeros(pages, dtype=np.int32), VmaKind.FILE, path))
             address += pages * PAGE
     vmas += [make_vma(LARGE + i * 0x1000_0000, np.zeros(3000, dtype=np.int32)) for i in range(6)]
+    memory = make_memory(vmas)
     target = tmp_path / "process.png"
-    render_png(make_memory(vmas), target)
+    render_png(memory, target)
     assert read_png(target).shape[0] <= 1500
+    # A band per library: its five mappings fold together.
+    lines = render_text(memory)
+    assert len(strips(lines)) == 46
+    first_library = next(line for line in lines if line.startswith(f"{SMALL:012x}"))
+    assert first_library.startswith(f"{SMALL:012x} 5 VMAs 308.0 KiB ")
 
 
 def test_thp_vmas_are_labelled() -> None:
