@@ -264,7 +264,7 @@ def _runs(nodes: Any) -> str:
                    ".tif/.tiff or .bmp.")
 @click.option("--min-size", "min_size", default="64K", show_default=True, metavar="SIZE",
               help="Fold runs of neighbouring VMAs smaller than SIZE (bytes, or with K, M, G) into one band.")
-@click.option("--all-vmas", is_flag=True, help="Draw every VMA as its own band (same as --min-size 0).")
+@click.option("--all-vmas", is_flag=True, help="Draw every VMA as its own band: fold nothing (--min-size 0).")
 @click.option("--json", "as_json", is_flag=True, help="Print the per-page placement as JSON.")
 @click.pass_obj
 @reports_errors
@@ -273,9 +273,12 @@ def map_command(kernel: Kernel, target: str, vma: str | None, ranges: tuple[str,
     """Picture the address space of TARGET: one band per VMA, each page colored by its node.
 
     \b
-    TARGET is one process: a pid, a process-name pattern (a regular
-    expression matched against the command name) or a cgroup v2 path; it
-    must name exactly one process.
+    TARGET names exactly one process, in one of these forms:
+      1234              a pid
+      redis             a regular expression searched in process names
+                        (/proc/PID/comm, as pgrep does); name:REGEX forces it
+      /app.slice/x      a cgroup v2 path (or cgroup:PATH, relative to
+                        /sys/fs/cgroup), when it holds one process
 
     \b
     Without -o, prints a text strip per VMA: its start address, kind and
@@ -293,14 +296,15 @@ def map_command(kernel: Kernel, target: str, vma: str | None, ranges: tuple[str,
     interleaved pages show as stripes of the nodes' colors.
 
     \b
-    Runs of neighbouring VMAs under --min-size fold into one band labelled
-    "N VMAs", so a whole process stays readable; --all-vmas draws each.
+    A file's neighbouring mappings (a library's code and data), and runs of
+    neighbouring VMAs under --min-size, fold into one band or line labelled
+    "N VMAs", so a whole process stays readable; --all-vmas draws each VMA.
 
     \b
     Examples:
-      numamove map 1234                  text strips on the terminal
-      numamove map redis-server -o redis.png --vma heap
-      numamove map 1234 -o map.webp --all-vmas
+      numamove map 1234                      text strips on the terminal
+      numamove map redis-server -o redis.png a picture of a Redis server
+      numamove map 1234 --vma heap -o heap.webp --all-vmas
 
     Reads /proc/PID/maps, smaps, numa_maps and pagemap (and move_pages(2)
     without CAP_SYS_ADMIN).
