@@ -283,8 +283,8 @@ def map_command(kernel: Kernel, target: str, vma: str | None, ranges: tuple[str,
     \b
     Without -o, prints a text strip per VMA: its start address, kind and
     size, then a character per page or, for a wide VMA, per slice of pages
-    (the slice's majority): 0-9 and A-Z the node, "~" several nodes with no
-    majority, "." not present, "z" the zero page, "s" swapped.
+    (the slice's majority): 0-9 and A-Z the node, "~" several nodes (none
+    with 3/4 of the slice), "." not present, "z" the zero page, "s" swapped.
 
     \b
     With -o FILE, draws a picture: a band per VMA whose length is its size on
