@@ -305,6 +305,8 @@ def render_png(
         nodes_of_pages, swapped = band.pages()
         length = scale.length(band.size)
         per_cell = max(1, math.ceil(len(nodes_of_pages) / max(1, length // _NARROWEST_CELL)))
+        if per_cell > 12:  # a multiple of 12: interleaving over 2, 3, 4 or 6 nodes splits every cell alike
+            per_cell = math.ceil(per_cell / 12) * 12
         table = _slice_table(nodes_of_pages, swapped, math.ceil(len(nodes_of_pages) / per_cell), max_node,
                              per_slice=per_cell)
         totals += table.sum(axis=0)
