@@ -313,7 +313,10 @@ def map_command(kernel: Kernel, target: str, vma: str | None, ranges: tuple[str,
     from numamove.placement import scan_process, vma_selector
     from numamove.topology import read_topology
 
-    fold_below = 0 if all_vmas else parse_size(min_size)
+    try:
+        fold_below = 0 if all_vmas else parse_size(min_size)
+    except InvalidInputError as error:
+        raise InvalidInputError(f"--min-size: {error}") from None
     if output:
         picture_format(output)  # a bad suffix or folder is refused before the scan, not after
     pids = _targets(kernel, target)
