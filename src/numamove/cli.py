@@ -80,18 +80,39 @@ class _Commands(click.Group):
             interrupted()
 
 
-def print_table(title: str | None, headers: Sequence[str], rows: Sequence[Sequence[str]]) -> None:
-    """A rich table on a terminal, aligned plain text otherwise."""
+def print_table(title: str | None, headers: Sequence[str], rows: Sequence[Sequence[str]], *,
+                optional: Sequence[str] = ()) -> None:
+    """A rich table on a terminal, aligned plain text otherwise.
+
+    On a terminal too narrow for every column, the ``optional`` columns (by
+    header) are left out, in that order, until the table fits; a cell that
+    still does not fit folds onto more lines, never shortened to "…".
+    """
     if sys.stdout.isatty():
         from rich.console import Console
         from rich.table import Table
 
-        table = Table(title=title, title_justify="left")
-        for index, header in enumerate(headers):
-            table.add_column(header, justify="left" if index == len(headers) - 1 and index else "right")
+        console = Console()
+        last = len(headers) - 1
+        # A column needs its widest cell (the last, a path, folds well at 12) and 3 of padding and border.
+        needs = [min(max(len(str(cell)) for cell in column), 12 if index == last and index else 1 << 30) + 3
+                 for index, column in enumerate(zip(headers, *rows, strict=True))]
+        shown = list(range(len(headers)))
+        for name in optional:
+            if sum(needs[index] for index in shown) + 1 <= console.width:
+                break
+            if name in headers and headers.index(name) in shown:
+                shown.remove(headers.index(name))
+        # Still too wide: no outer border, and the last column (a path) folds into what remains.
+        room = console.width - sum(needs[index] for index in shown if index != last) - 2
+        narrow = sum(needs[index] for index in shown) + 1 > console.width
+        table = Table(title=title, title_justify="left", show_edge=not narrow)
+        for index in shown:
+            table.add_column(headers[index], justify="left" if index == last and index else "right",
+                             overflow="fold", max_width=max(room, 8) if narrow and index == last else None)
         for row in rows:
-            table.add_row(*row)
-        Console().print(table)
+            table.add_row(*(row[index] for index in shown))
+        console.print(table)
         return
     if title:
         click.echo(title)
@@ -316,7 +337,7 @@ def _print_process(scan: ProcessMemory, with_pages: bool) -> None:
                      str(vma.not_present), "?" if vma.swapped is None else str(vma.swapped),
                      vma.policy, ("(gone) " if vma.gone else "") + vma.path])
     print_table(None, ["start", "end", "kind", *(f"node{n}" for n in node_ids), "absent", "swapped",
-                       "policy", "path"], rows)
+                       "policy", "path"], rows, optional=("policy", "swapped", "absent", "end", "path"))
     by_kind = scan.pages_by_kind()
     kinds = ", ".join(f"{kind} {count}" for kind, count in sorted(by_kind.items()) if count)
     click.echo(f"  by kind: {kinds or 'nothing present'}")
@@ -342,36 +363,81 @@ def _runs(nodes: Any) -> str:
 
 @main.command(name="map")
 @scan_options
-@click.option("-o", "--output", type=click.Path(dir_okay=False), help="Write a PNG picture to this file.")
+@click.option("-o", "--output", type=click.Path(dir_okay=False), metavar="FILE",
+              help="Write a picture to FILE instead; its suffix picks the format: .png, .jpg/.jpeg, .webp, "
+                   ".tif/.tiff or .bmp.")
+@click.option("--min-size", "min_size", default="64K", show_default=True, metavar="SIZE",
+              help="Fold runs of neighbouring VMAs smaller than SIZE (bytes, or with K, M, G) into one band.")
+@click.option("--all-vmas", is_flag=True, help="Draw every VMA as its own band: fold nothing (--min-size 0).")
 @click.option("--json", "as_json", is_flag=True, help="Print the per-page placement as JSON.")
 @click.pass_obj
 @reports_errors
 def map_command(kernel: Kernel, target: str, vma: str | None, ranges: tuple[str, ...], output: str | None,
-                as_json: bool) -> None:
+                min_size: str, all_vmas: bool, as_json: bool) -> None:
     """Picture the address space of TARGET: one band per VMA, each page colored by its node.
 
-    Without -o, prints a compact rendering on the terminal. Reads
-    /proc/PID/numa_maps and /proc/PID/pagemap (and move_pages(2) without
-    CAP_SYS_ADMIN).
+    \b
+    TARGET names exactly one process, in one of these forms:
+      1234              a pid
+      redis             a regular expression searched in process names
+                        (/proc/PID/comm, as pgrep does); name:REGEX forces it
+      /app.slice/x      a cgroup v2 path (or cgroup:PATH, relative to
+                        /sys/fs/cgroup), when it holds one process
+
+    \b
+    Without -o, prints a text strip per VMA: its start address, kind and
+    size, then a character per page or, for a wide VMA, per slice of pages
+    (the slice's majority): 0-9 and A-Z the node, "~" several nodes (none
+    with 3/4 of the slice), "." not present, "z" the zero page, "s" swapped.
+
+    \b
+    With -o FILE, draws a picture: a band per VMA whose length is its size on
+    a log scale (a ruler above the bands reads it), labelled with its address
+    range, kind ("THP" when transparent huge pages back it), size and file.
+    Each node has a fixed color (node 0 blue, 1 orange, 2 green, 3 purple, ...);
+    white is not present, light grey the zero page, dark grey swapped. A cell
+    holding pages of several kinds is split top to bottom in their shares, so
+    interleaved pages show as stripes of the nodes' colors.
+
+    \b
+    A file's neighbouring mappings (a library's code and data), and runs of
+    neighbouring VMAs under --min-size, fold into one band or line labelled
+    "N VMAs", so a whole process stays readable; --all-vmas draws each VMA.
+
+    \b
+    Examples:
+      numamove map 1234                      text strips on the terminal
+      numamove map redis-server -o redis.png a picture of a Redis server
+      numamove map 1234 --vma heap -o heap.webp --all-vmas
+
+    Reads /proc/PID/maps, smaps, numa_maps and pagemap (and move_pages(2)
+    without CAP_SYS_ADMIN).
     """
-    from numamove.mapview import render_png, render_text
+    from numamove.mapview import parse_size, picture_format, render_png, render_text
     from numamove.placement import scan_process, vma_selector
     from numamove.topology import read_topology
 
+    try:
+        fold_below = 0 if all_vmas else parse_size(min_size)
+    except InvalidInputError as error:
+        raise InvalidInputError(f"--min-size: {error}") from None
+    if output:
+        picture_format(output)  # a bad suffix or folder is refused before the scan, not after
     pids = _targets(kernel, target)
     if len(pids) > 1:
         raise InvalidInputError(f"map draws one process; {target!r} names {len(pids)}: "
                                 f"{', '.join(map(str, pids[:5]))}{'...' if len(pids) > 5 else ''}")
+    # detail: smaps tells which VMAs transparent huge pages back, for their "THP" label.
     scan = scan_process(pids[0], kernel=kernel, pages=True, select=vma_selector(vma) if vma else None,
-                        ranges=_ranges(ranges), detail=False)
+                        ranges=_ranges(ranges), detail=True)
     if as_json:
         click.echo(json.dumps(scan.to_dict(with_pages=True), indent=1))
         return
     if output:
-        render_png(scan, output, nodes=read_topology(kernel).nodes)
+        render_png(scan, output, nodes=read_topology(kernel).nodes, min_size=fold_below)
         click.echo(f"wrote {output}")
         return
-    for line in render_text(scan, width=shutil.get_terminal_size((100, 24)).columns):
+    for line in render_text(scan, width=shutil.get_terminal_size((100, 24)).columns, min_size=fold_below):
         click.echo(line)
 
 

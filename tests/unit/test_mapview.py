@@ -2,7 +2,9 @@ from __future__ import annotations
 
 import builtins
 import errno
+import os
 import re
+import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -12,7 +14,7 @@ import numpy as np
 import numpy.typing as npt
 import pytest
 
-from numamove.errors import InvalidInputError, UnsupportedError
+from numamove.errors import InvalidInputError, KernelError, UnsupportedError
 from numamove.mapview import (
     NODE_COLORS,
     NOT_PRESENT_COLOR,
@@ -20,6 +22,7 @@ from numamove.mapview import (
     ZERO_PAGE_COLOR,
     node_char,
     node_color,
+    parse_size,
     render_png,
     render_text,
 )
@@ -68,12 +71,12 @@ def memory() -> ProcessMemory:
 
 
 def strips(lines: list[str]) -> dict[int, str]:
-    """The strip of each VMA line, by the VMA's start address."""
+    """The strip of each band's line ("address kind size strip"), by the band's start address."""
     found = {}
     for line in lines:
-        match = re.fullmatch(r"([0-9a-f]{12}) (\w+) +(\S+)", line)
-        if match:
-            found[int(match[1], 16)] = match[3]
+        parts = line.split()
+        if len(parts) >= 5 and re.fullmatch(r"[0-9a-f]{12,16}", parts[0]):
+            found[int(parts[0], 16)] = parts[-1]
     return found
 
 
@@ -98,16 +101,17 @@ def test_text_one_line_per_vma_in_address_order_then_a_legend(memory: ProcessMem
     assert all(len(line) <= 80 for line in lines)
     assert lines[0].split()[1] == "heap" and lines[2].split()[1] == "file"
     legend = lines[3:]
-    assert len(legend) == 1
+    assert len(legend) == 2
     assert "0 node 0" in legend[0] and "2 node 2" in legend[0] and "3 node 3" in legend[0]
     assert "1 node 1" not in legend[0]
-    assert ". not present" in legend[0] and "z zero page" in legend[0] and "s swapped" in legend[0]
+    keys = (". not present", "z zero page", "s swapped", "~ several nodes")
+    assert all(key in " ".join(legend) for key in keys)
 
 
 def test_text_large_vma_shows_node_0_then_node_2(memory: ProcessMemory) -> None:
     lines = render_text(memory, width=80)
     strip = strips(lines)[LARGE]
-    assert len(strip) == 80 - len("7f0000000000 heap    ")
+    assert len(lines[0]) == 80 and lines[0].endswith(strip)
     assert re.fullmatch(r"0+2+", strip)
     # Each half is about half the strip: compression keeps the proportions.
     assert abs(strip.count("0") - strip.count("2")) <= 1
@@ -126,8 +130,10 @@ def test_text_zero_page_only_where_it_is_most_of_the_slice() -> None:
     slice_a = [ZERO_PAGE] * 6 + [1] * 4
     slice_b = [ZERO_PAGE] * 4 + [1] * 3 + [NOT_PRESENT] * 3
     nodes = slice_a * 5 + slice_b * 5
-    lines = render_text(make_memory([make_vma(LARGE, nodes)]), width=10 + len("7f0000000000 anon    "))
-    assert strips(lines)[LARGE] == "zzzzz11111"
+    memory = make_memory([make_vma(LARGE, nodes)])
+    line = render_text(memory)[0]
+    label = len(line) - len(strips([line])[LARGE])
+    assert strips(render_text(memory, width=10 + label))[LARGE] == "zzzzz11111"
 
 
 def test_text_swapped_and_higher_node_ids() -> None:
@@ -223,7 +229,8 @@ def test_png_of_four_million_pages_is_quick(tmp_path: Path) -> None:
     image = read_png(target)
     assert image.shape[1] == 1600 and image.shape[0] < 400  # bounded by VMAs, not by pages
     assert {rgb(NODE_COLORS[n]) for n in (0, 1, 2)} <= colors_in(image)
-    assert re.fullmatch(r"0+1+0+\.+", strips(lines)[LARGE])
+    # A slice astride the 0|1 boundaries may show "~" (neither node has 3/4 of it).
+    assert re.fullmatch(r"0+~?1+~?0+\.+", strips(lines)[LARGE])
 
 
 def test_png_refuses_nothing_to_draw_and_too_narrow(memory: ProcessMemory, tmp_path: Path) -> None:
@@ -250,3 +257,208 @@ def test_png_without_matplotlib_is_unsupported(
     with pytest.raises(UnsupportedError, match=r"numamove\[plot\]") as caught:
         render_png(memory, tmp_path / "map.png")
     assert caught.value.errno in (getattr(errno, "ENOPKG", errno.ENOSYS), errno.ENOSYS)
+
+
+FRAME = (0x8C, 0x8C, 0x8C)
+
+
+def band_rows(image: npt.NDArray[np.uint8], *colors: tuple[int, int, int]) -> list[tuple[int, int]]:
+    """The (first, last) pixel rows of each run of rows where one of ``colors`` appears."""
+    hits = np.flatnonzero(np.logical_or.reduce(
+        [(image == np.array(color, dtype=np.uint8)).all(axis=2).any(axis=1) for color in colors]))
+    runs: list[tuple[int, int]] = []
+    for y in hits.tolist():
+        if runs and y == runs[-1][1] + 1:
+            runs[-1] = (runs[-1][0], y)
+        else:
+            runs.append((y, y))
+    return runs
+
+
+def frame_span(image: npt.NDArray[np.uint8], y: int) -> tuple[int, int]:
+    """The leftmost and rightmost frame pixels of row ``y``: a band's ends."""
+    xs = np.flatnonzero((image[y] == np.array(FRAME, dtype=np.uint8)).all(axis=1))
+    return int(xs[0]), int(xs[-1])
+
+
+def test_png_band_length_grows_with_the_vma_size_on_a_log_scale(tmp_path: Path) -> None:
+    # 1, 16, 256 and 4,096 pages, all on node 0: old pictures drew every band the full width.
+    sizes = [1, 16, 256, 4096]
+    vmas = [make_vma(LARGE + i * 0x1000_0000, np.zeros(pages, dtype=np.int32))
+            for i, pages in enumerate(sizes)]
+    target = tmp_path / "sizes.png"
+    render_png(make_memory(vmas), target, width_px=1200, min_size=0)
+    image = read_png(target)
+    bands = band_rows(image, rgb(NODE_COLORS[0]))[1:]  # the first run is the legend's swatch
+    assert len(bands) == 4
+    lengths = [np.subtract(*frame_span(image, (top + bottom) // 2))[()] * -1 for top, bottom in bands]
+    assert lengths == sorted(lengths) and len(set(lengths)) == 4
+    steps = np.diff(lengths)  # each band is 16 times the last: equal steps on a log scale
+    assert steps.max() - steps.min() <= 2
+    assert lengths[-1] > 10 * lengths[0]
+
+
+def test_png_interleaved_pages_show_every_node_in_every_column(tmp_path: Path) -> None:
+    # Page-level interleaving over 3 nodes: each cell is split in thirds, never one node's color alone,
+    # and only legend colors (no blend of them) appear inside the band.
+    nodes = np.tile(np.array([0, 1, 2], dtype=np.int32), 10_000)
+    target = tmp_path / "interleaved.png"
+    render_png(make_memory([make_vma(LARGE, nodes)]), target, width_px=1000)
+    image = read_png(target)
+    (top, bottom), = band_rows(image, *(rgb(NODE_COLORS[n]) for n in (0, 1, 2)))[1:]
+    left, right = frame_span(image, (top + bottom) // 2)
+    band = image[top:bottom + 1, left + 1:right]
+    palette = {rgb(NODE_COLORS[n]) for n in (0, 1, 2)}
+    assert colors_in(band) <= palette | {FRAME}
+    for x in range(band.shape[1]):
+        column = {tuple(int(v) for v in pixel) for pixel in band[:, x]}
+        assert palette <= column
+        # Thirds: no node takes more than half the band's height.
+        counts = [int((band[:, x] == np.array(color, dtype=np.uint8)).all(axis=1).sum()) for color in palette]
+        assert max(counts) <= (bottom - top + 1) // 2
+
+
+def test_text_interleaved_slices_show_several_nodes() -> None:
+    nodes = np.tile(np.array([0, 1], dtype=np.int32), 5_000)
+    strip = strips(render_text(make_memory([make_vma(LARGE, nodes)])))[LARGE]
+    assert set(strip) == {"~"}
+    assert "~ several nodes" in " ".join(render_text(make_memory([make_vma(LARGE, nodes)])))
+
+
+def test_small_neighbouring_vmas_fold_into_one_band(tmp_path: Path) -> None:
+    # 300 one-page VMAs between two large ones: one folded band, unless every VMA is asked for.
+    small = [make_vma(SMALL + i * 0x10000, [1]) for i in range(300)]
+    vmas = [make_vma(LARGE, np.zeros(1000, dtype=np.int32)), *small,
+            make_vma(ALTERNATING, np.zeros(1000, dtype=np.int32))]
+    memory = make_memory(vmas)
+    lines = render_text(memory, width=80)
+    folded = [line for line in lines if line.split()[1:3] == ["300", "VMAs"]]
+    assert len(folded) == 1 and "1.2 MiB" in folded[0]
+    assert folded[0].startswith(f"{SMALL:012x} ")
+    assert len(strips(lines)) == 3
+    assert len(strips(render_text(memory, width=80, min_size=0))) == 302
+
+    folded_png, every_png = tmp_path / "folded.png", tmp_path / "every.png"
+    render_png(memory, folded_png)
+    render_png(memory, every_png, min_size=0)
+    assert read_png(folded_png).shape[0] < 400
+    assert read_png(every_png).shape[0] > 3 * read_png(folded_png).shape[0]
+
+
+def test_default_picture_of_a_small_process_fits_a_screen(tmp_path: Path) -> None:
+    # A typical small process: 40 libraries of 5 mappings each (4-240 KiB) and a few large VMAs.
+    vmas = []
+    address = SMALL
+    for library in range(40):
+        for pages in (4, 60, 10, 1, 2):
+            path = f"/lib/lib{library}.so"
+            vmas.append(make_vma(address, np.zeros(pages, dtype=np.int32), VmaKind.FILE, path))
+            address += pages * PAGE
+    vmas += [make_vma(LARGE + i * 0x1000_0000, np.zeros(3000, dtype=np.int32)) for i in range(6)]
+    memory = make_memory(vmas)
+    target = tmp_path / "process.png"
+    render_png(memory, target)
+    assert read_png(target).shape[0] <= 1500
+    # A band per library: its five mappings fold together.
+    lines = render_text(memory)
+    assert len(strips(lines)) == 46
+    first_library = next(line for line in lines if line.startswith(f"{SMALL:012x}"))
+    assert first_library.startswith(f"{SMALL:012x} 5 VMAs 308.0 KiB ")
+
+
+def test_thp_vmas_are_labelled() -> None:
+    vma = make_vma(LARGE, np.zeros(1024, dtype=np.int32))
+    vma.thp_pages = 512
+    plain = make_vma(SMALL, np.zeros(1024, dtype=np.int32))
+    lines = render_text(make_memory([vma, plain]))
+    assert lines[0].split()[1:3] == ["anon", "THP"]
+    assert lines[1].split()[1:3] == ["anon", "4.0"]
+
+
+def test_text_lines_give_each_band_its_size_and_whole_address(memory: ProcessMemory) -> None:
+    for width in (80, 40):
+        lines = render_text(memory, width=width)
+        assert all(len(line) <= width for line in lines)
+        assert lines[0].startswith(f"{LARGE:012x} heap 390.6 MiB ")
+        assert lines[1].startswith(f"{SMALL:012x} anon  20.0 KiB ")
+        assert lines[2].startswith(f"{ALTERNATING:012x} file 160.0 KiB ")
+    # Narrower still: the strip moves under its label, the address stays whole.
+    lines = render_text(memory, width=30)
+    assert lines[0] == f"{LARGE:012x} heap 390.6 MiB"
+    assert re.fullmatch(r"  0+2+", lines[1]) and len(lines[1]) <= 30
+
+
+def test_where_table_on_a_40_column_terminal_keeps_addresses_whole(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from numamove.cli import _print_process
+
+    vma = make_vma(0x55D2C0A4E000, [0, 0, 1], VmaKind.FILE, "/usr/lib/x86_64-linux-gnu/libc.so.6")
+    vma.policy = "default"
+    monkeypatch.setenv("COLUMNS", "40")
+    monkeypatch.setattr(sys.stdout, "isatty", lambda: True)
+    _print_process(make_memory([vma]), with_pages=False)
+    output = re.sub(r"\x1b\[[0-9;]*m", "", capsys.readouterr().out)
+    assert "55d2c0a4e000" in output
+    assert "…" not in output
+    assert all(len(line) <= 40 for line in output.splitlines() if "│" in line)
+
+
+@pytest.mark.parametrize(("suffix", "magic"), [(".png", b"\x89PNG"), (".jpg", b"\xff\xd8\xff"),
+                                               (".JPEG", b"\xff\xd8\xff"), (".webp", b"RIFF")])
+def test_picture_format_follows_the_suffix(memory: ProcessMemory, tmp_path: Path, suffix: str,
+                                           magic: bytes) -> None:
+    target = tmp_path / f"map{suffix}"
+    render_png(memory, target)
+    assert target.read_bytes().startswith(magic)
+    assert [path.name for path in tmp_path.iterdir()] == [target.name]
+
+
+def test_picture_refuses_unknown_suffix_and_missing_folder(memory: ProcessMemory, tmp_path: Path) -> None:
+    with pytest.raises(InvalidInputError, match=r"map\.svg.*\.png, \.jpg"):
+        render_png(memory, tmp_path / "map.svg")
+    with pytest.raises(InvalidInputError, match="suffix"):
+        render_png(memory, tmp_path / "map")
+    with pytest.raises(InvalidInputError, match=r"/nonexistent/dir/x\.png: the directory /nonexistent/dir "):
+        render_png(memory, "/nonexistent/dir/x.png")
+    with pytest.raises(InvalidInputError, match="is a directory"):
+        render_png(memory, tmp_path)
+    assert not list(tmp_path.iterdir())
+
+
+def test_failed_write_leaves_no_partial_picture(
+    memory: ProcessMemory, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from PIL import Image
+
+    target = tmp_path / "map.png"
+    target.write_bytes(b"the old picture")
+
+    def disk_full(self: Any, fp: Any, *args: Any, **kwargs: Any) -> None:
+        fp.write(b"\x89PNG half")
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(Image.Image, "save", disk_full)
+    with pytest.raises(KernelError, match=r"cannot write .*map\.png: No space left on device"):
+        render_png(memory, target)
+    assert target.read_bytes() == b"the old picture"
+    assert [path.name for path in tmp_path.iterdir()] == ["map.png"]
+
+
+def test_map_command_bad_output_is_one_line(tmp_path: Path) -> None:
+    from click.testing import CliRunner
+
+    from numamove.cli import main
+
+    for output, cause in (("/nonexistent/dir/x.png", "the directory /nonexistent/dir does not exist"),
+                          (str(tmp_path / "x.svg"), "the picture's suffix must be one of")):
+        result = CliRunner().invoke(main, ["map", str(os.getpid()), "-o", output])
+        assert result.exit_code == 1
+        assert result.output.count("\n") == 1 and output in result.output and cause in result.output
+        assert "Traceback" not in result.output
+
+
+def test_min_size_option_parses_sizes() -> None:
+    assert parse_size("64K") == 65536 and parse_size("1.5MiB") == 1536 * 1024 and parse_size("0") == 0
+    with pytest.raises(InvalidInputError, match="'lots'"):
+        parse_size("lots")
