@@ -132,7 +132,7 @@ class CaseFactory:
         s = self.scene
         child = str(s.child)
         broad: Callable[[], str] = lambda: (  # noqa: E731
-            self.rng.choice(BROAD_TARGETS) if self.ration(f"{command} broad", 2 if moves else 5) else child)
+            self.rng.choice(BROAD_TARGETS) if self.ration(f"{command} broad", 2 if moves else 3) else child)
         return self.choose([
             (40, child), (3, f"{child},{child}"), (1, f"{child}, {child}"), (2, f"{child},{s.zombie}"),
             (1, f"{child},{s.gone}"), (3, CHILD_NAME), (1, f"name:{CHILD_NAME}"), (1, f"^{CHILD_NAME}$"),

@@ -16,7 +16,8 @@ What every run must show (what is accepted, exactly):
 - stderr made of numamove's own lines, each starting with "numamove: ": exactly one
   "numamove: error: ..." on exit 1, at most one otherwise, none on exit 0; other lines are
   notes and warnings ("numamove: warning: ..."). Exit 2 may instead show click's usage block:
-  "Usage: ..." and "Try '...' for help." lines, a blank line and one "Error: ..." line, last;
+  "Usage: ..." and "Try '...' for help." lines, a blank line and one "Error: ..." line, last
+  (continued over more lines only by the newlines of an argument it quotes);
 - with --json, stdout is empty or one JSON document;
 - the run ends within SECONDS_PER_RUN (SLOW_SECONDS when it draws a PNG): a hang is a failure.
 After each run that may move pages, and after all runs, the child is alive and every buffer's
@@ -53,8 +54,12 @@ from .cli_fuzz_cases import Case, CaseFactory, Scene
 from .conftest import Layout
 
 SEED = 20261201
-RUNS_PER_COMMAND = {"nodes": 200, "where": 220, "map": 220, "move": 260, "migrate": 220}
+RUNS_PER_COMMAND = dict.fromkeys(("nodes", "where", "map", "move", "migrate"), 200)
 SECONDS_PER_RUN = 10.0
+MOVE_SECONDS = 20.0
+"""For a run that may move pages: a real move of the whole child can take seconds in a busy guest."""
+CHECK_EVERY = 4
+"""The child's checksums are taken after every this many runs that may have moved its pages."""
 SLOW_SECONDS = 90.0
 """For a run that draws a PNG: seconds in the emulated guest."""
 SECONDS_PER_PROCESS = 60.0
@@ -185,12 +190,15 @@ def run_in_process(runner: CliRunner, arguments: list[str], timeout: float) -> O
 USAGE_LINE = re.compile(r"(Usage: |Try '.*' for help\.$|$)")
 
 
-def _stderr_problem(code: int, stderr: str) -> str | None:
+def _stderr_problem(code: int, stderr: str, arguments: list[str]) -> str | None:
     """What is wrong with stderr for this exit status, or None (see the module's docstring)."""
     lines = stderr.splitlines()
     if code == 2 and lines and not lines[-1].startswith("numamove: "):
-        errors = [line for line in lines if line.startswith("Error: ")]
-        if len(errors) == 1 and lines[-1] == errors[0] and all(USAGE_LINE.match(line) for line in lines[:-1]):
+        errors = [index for index, line in enumerate(lines) if line.startswith("Error: ")]
+        # click quotes an argument as given: its own newlines may continue the "Error: " line.
+        last = len(lines) - 1 - sum(argument.count("\n") for argument in arguments)
+        if (len(errors) == 1 and last <= errors[0] <= len(lines) - 1
+                and all(USAGE_LINE.match(line) for line in lines[:errors[0]])):
             return None
         return "is neither one numamove line nor click's usage block"
     foreign = [line for line in lines if not line.startswith("numamove: ")]
@@ -237,7 +245,7 @@ def judge(case: Case, outcome: Outcome) -> list[tuple[str, str]]:
     if code not in DOCUMENTED_EXITS:
         problems.append((f"exit status {code}, not in {sorted(DOCUMENTED_EXITS)}", first_err))
     elif not problems:
-        shape = _stderr_problem(code, outcome.stderr)
+        shape = _stderr_problem(code, outcome.stderr, case.arguments)
         if shape:
             problems.append((f"exit {code}: stderr {shape}", repr(outcome.stderr[:240])))
     if case.json and not case.help and code in (0, 1, 3) and outcome.stdout.strip() and not problems:
@@ -310,6 +318,17 @@ def own_children() -> list[str]:
         if int(fields[1]) == me:
             found.append(f"{entry} {text[text.index('(') :name_end + 1]} {fields[0]}")
     return found
+
+
+def child_damaged(child: Child, unchecked: list[list[str]], failures: Failures) -> bool:
+    """Whether the child's buffers changed (or it died); if so, the unchecked runs are failures."""
+    now = child.current_digests()
+    damaged = now != child.digests
+    for arguments in unchecked if damaged else []:
+        failures.add(arguments, [("the child's data changed, or it died, after one of these runs",
+                                  f"{now} != {child.digests}")])
+    unchecked.clear()
+    return damaged
 
 
 # --- the real entry points ---------------------------------------------------------------------------
@@ -392,21 +411,21 @@ def test_cli_fuzz(layout: Layout, tmp_path: Path, monkeypatch: pytest.MonkeyPatc
         processes = EntryPointRuns(entry_point_cases(child, layout))
         processes.start()
         damaged = False
+        unchecked: list[list[str]] = []  # the runs since the child's checksums were last taken
         with address_space_limit(address_space() + ADDRESS_SPACE_MARGIN):
             for case in cases:
-                timeout = SLOW_SECONDS if case.slow else SECONDS_PER_RUN
+                timeout = SLOW_SECONDS if case.slow else MOVE_SECONDS if case.may_move else SECONDS_PER_RUN
                 outcome = run_in_process(runner, case.arguments, timeout)
                 seconds[case.command] += outcome.seconds
                 counts[case.command] += 1
                 exits[case.command][outcome.exit_code] += 1
                 slowest.append((outcome.seconds, case.arguments))
                 failures.add(case.arguments, judge(case, outcome))
-                if case.may_move and outcome.exit_code != 2 and not damaged:
-                    now = child.current_digests()
-                    if now != child.digests:
-                        damaged = True
-                        failures.add(case.arguments, [("the child's data changed or the child died",
-                                                       f"{now} != {child.digests}")])
+                if case.may_move and outcome.exit_code != 2:
+                    unchecked.append(case.arguments)
+                    if len(unchecked) >= CHECK_EVERY:
+                        damaged = damaged or child_damaged(child, unchecked, failures)
+            damaged = damaged or child_damaged(child, unchecked, failures)
         in_process = time.monotonic() - started
         processes.join(timeout=SECONDS_PER_PROCESS * len(processes.cases))
         for how, arguments, stdout, outcome in processes.outcomes:
