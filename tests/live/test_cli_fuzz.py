@@ -55,7 +55,7 @@ from .conftest import Layout
 
 SEED = 20261201
 RUNS_PER_COMMAND = dict.fromkeys(("nodes", "where", "map", "move", "migrate"), 200)
-SECONDS_PER_RUN = 10.0
+SECONDS_PER_RUN = 15.0
 MOVE_SECONDS = 20.0
 """For a run that may move pages: a real move of the whole child can take seconds in a busy guest."""
 CHECK_EVERY = 4
