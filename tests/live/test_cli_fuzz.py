@@ -56,7 +56,7 @@ from .conftest import Layout
 SEED = 20261201
 RUNS_PER_COMMAND = dict.fromkeys(("nodes", "where", "map", "move", "migrate"), 200)
 SECONDS_PER_RUN = 15.0
-MOVE_SECONDS = 20.0
+MOVE_SECONDS = 40.0
 """For a run that may move pages: a real move of the whole child can take seconds in a busy guest."""
 CHECK_EVERY = 4
 """The child's checksums are taken after every this many runs that may have moved its pages."""
