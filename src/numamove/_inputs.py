@@ -8,11 +8,13 @@ digits only: Python's ``int()`` also reads "١٢٣" as 123, which numactl refuse
 from __future__ import annotations
 
 import numbers
+import re
+import warnings
 from collections.abc import Iterable
 
 from numamove.errors import InputTypeError, InvalidInputError
 
-__all__ = ["INT32_MAX", "ascii_int", "check_int", "check_pid", "node_ids"]
+__all__ = ["INT32_MAX", "ascii_int", "check_int", "check_pid", "compile_pattern", "node_ids"]
 
 INT32_MAX = 2**31 - 1
 _DIGITS = {10: frozenset("0123456789"), 16: frozenset("0123456789abcdefABCDEF")}
@@ -93,3 +95,21 @@ def node_ids(nodes: Iterable[int], what: str, limit: int) -> frozenset[int]:
                                     f"(the highest possible node is {limit - 1})")
         chosen.add(int(node))
     return frozenset(chosen)
+
+
+def compile_pattern(text: str, what: str, *, hint: str = "") -> re.Pattern[str]:
+    """A caller's regular expression, or :class:`InvalidInputError` naming ``what``.
+
+    Besides ``re.error``, a repeat count past the engine's limit (``a{99999999999}``)
+    raises OverflowError and deep nesting RecursionError; the engine's FutureWarnings
+    ("possible nested set" for ``[[:alpha:]]``) would print on the terminal, so they are
+    silenced: the pattern means what Python reads today.
+    """
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", FutureWarning)
+            return re.compile(text)
+    except (re.error, OverflowError, RecursionError) as error:
+        shown = text if len(text) <= 60 else text[:60] + "..."
+        raise InvalidInputError(
+            f"{what} {shown!r} is not a valid regular expression{hint}: {error}") from None

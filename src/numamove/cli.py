@@ -10,6 +10,7 @@ import functools
 import json
 import math
 import mmap
+import os
 import re
 import shutil
 import sys
@@ -32,6 +33,7 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 EXIT_ERROR = 1
 EXIT_USAGE = 2  # click's own usage errors exit 2 too
+EXIT_INTERNAL = 70  # EX_SOFTWARE: a bug, outside the documented statuses so that tests notice it
 SHOWN_TARGETS = 10  # processes listed when a broad target needs --yes
 
 
@@ -55,9 +57,20 @@ def reports_errors(command: F) -> F:
         except KeyboardInterrupt:
             interrupted()
         except OSError as error:
-            if not is_output_error(error):
+            if is_output_error(error):
+                exit_on_output_error(error)
+            # A kernel file the library read without wrapping (a --root tree without proc/).
+            click.echo(f"numamove: error: cannot read {error.filename or 'a kernel file'}: "
+                       f"{error.strerror or error}", err=True)
+            sys.exit(EXIT_ERROR)
+        except (click.ClickException, click.Abort, click.exceptions.Exit):
+            raise  # click's own endings: usage errors, a "no" at a prompt
+        except Exception as error:  # the last guard: a bug, said in one line
+            if os.environ.get("NUMAMOVE_DEBUG"):
                 raise
-            exit_on_output_error(error)
+            click.echo(f"numamove: internal error: {type(error).__name__}: {error} (a bug: please report "
+                       "it; NUMAMOVE_DEBUG=1 shows the traceback)", err=True)
+            sys.exit(EXIT_INTERNAL)
 
     return wrapper  # type: ignore[return-value]
 
@@ -475,7 +488,6 @@ def _weight(text: str, weight_text: str) -> float:
 def _check_move(kernel: Kernel, topology: Topology, pid: int, nodes: Iterable[int], move_all: bool) -> None:
     """Refuse, before anything moves, what the kernel would refuse or silently misplace."""
     import errno
-    import os
 
     from numamove.errors import NodeNotAllowedError, NodeOfflineError, NotPermittedError
     from numamove.nodemask import format_nodemask

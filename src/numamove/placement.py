@@ -31,7 +31,7 @@ import numpy as np
 import numpy.typing as npt
 
 from numamove._format import human_bytes
-from numamove._inputs import check_pid
+from numamove._inputs import check_pid, compile_pattern
 from numamove._parsers import parse_meminfo
 from numamove.errors import InvalidInputError, KernelError, NoSuchProcessError, NotPermittedError
 from numamove.kernel import NODE_DIR, Kernel, default_kernel
@@ -281,11 +281,7 @@ def vma_selector(text: str) -> Callable[[Vma], bool]:
         return lambda vma: vma.kind.value == text
     if text == "thp":
         return lambda vma: bool(vma.thp_pages)
-    try:
-        pattern = re.compile(text)
-    except re.error as error:
-        raise InvalidInputError(f"--vma {text!r} is neither a kind ({', '.join(sorted(kinds))}) "
-                                f"nor a valid regular expression: {error}") from None
+    pattern = compile_pattern(text, "--vma", hint=f" nor a kind ({', '.join(sorted(kinds))})")
     return lambda vma: bool(pattern.search(vma.path))
 
 

@@ -12,6 +12,7 @@ import errno
 import os
 import re
 
+from numamove._inputs import compile_pattern
 from numamove.errors import InvalidInputError, NoSuchProcessError
 from numamove.kernel import Kernel, default_kernel
 
@@ -153,10 +154,7 @@ def _cgroup(path: str, kernel: Kernel) -> list[int]:
 
 
 def _by_name(pattern: str, kernel: Kernel, exclude_self: bool) -> list[int]:
-    try:
-        regex = re.compile(pattern)
-    except re.error as error:
-        raise InvalidInputError(f"bad name pattern {_shown(pattern)}: {error}") from None
+    regex = compile_pattern(pattern, "name pattern")
     own = os.getpid()
     pids = []
     for entry in kernel.listdir("proc"):

@@ -320,3 +320,51 @@ def test_help_explains_target_forms_with_examples(command: str) -> None:
     if command != "where":
         assert any(line.strip().startswith("0-2,4 ") for line in lines), text  # the nodemask syntax
         assert "--yes" in text
+
+
+@pytest.mark.parametrize("args", [
+    ["where", "a{99999999999}"],            # a repeat count past the regex engine's limit
+    ["where", "123", "--vma", "a{99999999999}"],
+    ["where", "(" * 2000 + "x" + ")" * 2000],  # nesting past the parser's recursion limit
+])
+def test_regexes_the_engine_cannot_build_are_one_line(root: Path, args: list[str]) -> None:
+    result = CliRunner().invoke(main, ["--root", str(root), *args])
+    assert result.exit_code == 1, result.output
+    assert isinstance(result.exception, SystemExit)
+    lines = result.stderr.splitlines()
+    assert len(lines) == 1 and "is not a valid regular expression" in lines[0], lines
+
+
+def test_a_pattern_python_warns_about_prints_no_warning(root: Path) -> None:
+    """re warns "Possible nested set" for [[:alpha:]]; a warning on the terminal is not ours to print."""
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        result = CliRunner().invoke(main, ["--root", str(root), "where", "name:[[:alpha:]]", "--json"])
+    assert "Warning" not in result.stderr
+    assert result.exit_code == 1 and result.stderr.startswith("numamove: error: "), result.stderr
+
+
+def test_a_root_without_proc_is_one_line(tmp_path: Path) -> None:
+    (tmp_path / "sys").symlink_to(GUEST / "sys")
+    result = CliRunner().invoke(main, ["--root", str(tmp_path), "where", "name:x"])
+    assert result.exit_code == 1
+    assert result.stderr.splitlines() == [f"numamove: error: cannot read {tmp_path}/proc: "
+                                          "No such file or directory"]
+
+
+def test_a_bug_is_one_line_with_its_own_status(root: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """An exception nothing expected: one line and exit 70, outside the documented statuses, so a
+    test or a script sees a bug for what it is; NUMAMOVE_DEBUG=1 gives the traceback."""
+    def broken(*_: object, **__: object) -> None:
+        raise ZeroDivisionError("made up")
+
+    monkeypatch.setattr("numamove.targets.resolve_targets", broken)
+    result = CliRunner().invoke(main, ["--root", str(root), "where", "123"])
+    assert result.exit_code == 70
+    assert result.stderr.splitlines() == ["numamove: internal error: ZeroDivisionError: made up "
+                                          "(a bug: please report it; NUMAMOVE_DEBUG=1 shows the traceback)"]
+    monkeypatch.setenv("NUMAMOVE_DEBUG", "1")
+    result = CliRunner().invoke(main, ["--root", str(root), "where", "123"])
+    assert isinstance(result.exception, ZeroDivisionError)
