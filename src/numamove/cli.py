@@ -434,8 +434,8 @@ def map_command(kernel: Kernel, target: str, vma: str | None, ranges: tuple[str,
         fold_below = 0 if all_vmas else parse_size(min_size)
     except InvalidInputError as error:
         raise InvalidInputError(f"--min-size: {error}") from None
-    if output:
-        picture_format(output)  # a bad suffix or folder is refused before the scan, not after
+    if output is not None:
+        picture_format(output)  # a bad suffix or folder (or "") is refused before the scan, not after
     pids = _targets(kernel, target)
     if len(pids) > 1:
         raise InvalidInputError(f"map draws one process; {target!r} names {len(pids)}: "
@@ -446,7 +446,7 @@ def map_command(kernel: Kernel, target: str, vma: str | None, ranges: tuple[str,
     if as_json:
         click.echo(json.dumps(scan.to_dict(with_pages=True), indent=1))
         return
-    if output:
+    if output is not None:
         render_png(scan, output, nodes=read_topology(kernel).nodes, min_size=fold_below)
         click.echo(f"wrote {output}")
         return

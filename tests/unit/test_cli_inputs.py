@@ -368,3 +368,10 @@ def test_a_bug_is_one_line_with_its_own_status(root: Path, monkeypatch: pytest.M
     monkeypatch.setenv("NUMAMOVE_DEBUG", "1")
     result = CliRunner().invoke(main, ["--root", str(root), "where", "123"])
     assert isinstance(result.exception, ZeroDivisionError)
+
+
+def test_map_to_an_empty_path_is_refused(root: Path) -> None:
+    result = CliRunner().invoke(main, ["--root", str(root), "map", "123", "-o", ""])
+    assert result.exit_code == 1 and result.stdout == ""
+    assert result.stderr.splitlines() == [
+        "numamove: error: the picture's path is empty: give a file name such as map.png"]
