@@ -472,16 +472,18 @@ def _print_move(pid: int, result: MoveResult, dry_run: bool, budget: float | Non
         click.echo(f"  {result.fallbacks} pages went to another allowed node because their target was full")
     if budget is not None and times.longest > 2 * budget:
         click.echo(f"  the longest call took {times.longest * 1000:.1f} ms against a budget of "
-                   f"{budget * 1000:g} ms: the budget sizes each call from what pages cost so far, and "
-                   "cannot bound a call whose pages cost more")
+                   f"{budget * 1000:g} ms: the budget sizes each call from what pages cost so far; it does "
+                   "not bound the kernel's fixed work per call (every CPU drains its page lists) nor pages "
+                   "dearer than the ones before")
     if result.stopped:
         click.echo(f"  stopped: {result.stopped}")
 
 
 BUDGET_HELP = (f"Kernel time per move_pages(2) call, in milliseconds ({MIN_BUDGET_MS:g} to "
                f"{MAX_BUDGET_MS:g}; default {DEFAULT_BUDGET_MS:g}). The mover sizes each call from what "
-               "pages cost so far; a call whose pages cost more (lock contention, a busy machine) can take "
-               "longer. The summary shows the median and longest call.")
+               "pages cost so far; it does not bound a call: the kernel's fixed work per call (every CPU "
+               "drains its page lists) and pages dearer than the ones before can take longer, on a busy "
+               "machine much longer. The summary shows the median and longest call.")
 RATE_HELP = f"at most this many MB per second (at least {MIN_RATE_MB:g}: two 4 KiB pages a second)."
 
 

@@ -327,7 +327,7 @@ def move_units(
     if progress is not None:
         progress(0, total)
     costs = _Costs()
-    last_batch = 0
+    last_batch = last_landed = 0
     final = np.full(len(pending), _NOT_TRIED, dtype=np.int32)
 
     attempt = 0
@@ -346,7 +346,7 @@ def move_units(
             if stop is not None and stop():
                 result.stopped = INTERRUPTED
                 break
-            batch = costs.batch_size(cumulative, cumulative_huge, position, budget, last_batch)
+            batch = costs.batch_size(cumulative, cumulative_huge, position, budget, last_batch, last_landed)
             last_batch = batch
             # The first pass takes contiguous slices: views, not copies, of the arrays.
             chosen = slice(position, position + batch) if todo is None else todo[position:position + batch]
@@ -376,11 +376,9 @@ def move_units(
             if todo is not None:
                 final[chosen] = status
             failed = int(status.min()) < 0 if len(status) else False
-            if failed:  # refused pages cost next to nothing: learn from the ones that moved
-                landed_huge = pending.pages[chosen][status == pending_targets[chosen]] > 1
-                costs.learn(took, len(landed_huge) - int(landed_huge.sum()), int(landed_huge.sum()))
-            else:
-                costs.learn(took, batch - batch_huge, batch_huge)
+            costs.learn(took, batch - batch_huge, batch_huge)
+            # Refused pages cost next to nothing: after a batch of them, grow from what landed.
+            last_landed = int((status == pending_targets[chosen]).sum()) if failed else batch
             busy.append(_picked(chosen, status == _BUSY) if failed else _NONE)
             full = _picked(chosen, status == _NODE_FULL) if failed else _NONE
             if len(full) and fallback is not None:
@@ -450,7 +448,7 @@ class _Costs:
         self.huge = 0.0  # seconds per huge unit
 
     def learn(self, took: float, base_units: int, huge_units: int) -> None:
-        """Account a call of ``took`` seconds that moved these units (none moved: learn nothing)."""
+        """Account a call of ``took`` seconds over these units."""
         if base_units + huge_units == 0:
             return
         took = max(took, 1e-7)
@@ -478,12 +476,14 @@ class _Costs:
         return self.huge or self.base * HUGE_PAGES or 1e-5 * HUGE_PAGES
 
     def batch_size(self, cumulative: npt.NDArray[np.int64], cumulative_huge: npt.NDArray[np.int64],
-                   position: int, budget: float, last_batch: int) -> int:
+                   position: int, budget: float, last_batch: int, last_landed: int) -> int:
         """How many units from ``position`` fit in ``budget`` seconds.
 
         The first call is small (nothing is known yet), and a batch at most
         quadruples from one call to the next, so one misjudged call cannot blow
-        the budget far.
+        the budget far. After a call where units were refused (shared, busy),
+        which cost next to nothing, it at most doubles what landed: the next
+        units may all move.
         """
         window = slice(position, position + min(MAX_BATCH, 4 * last_batch or MAX_BATCH))
         if not self.base and not self.huge:
@@ -496,7 +496,7 @@ class _Costs:
             cost = base * self._base_cost + huge * self._huge_cost
             covered = int(np.searchsorted(cost, budget, side="right"))
         if last_batch:
-            covered = min(covered, 4 * last_batch)
+            covered = min(covered, 4 * last_batch if last_landed == last_batch else 2 * max(last_landed, 16))
         return min(max(covered, 1), len(cumulative[window]))
 
 

@@ -131,8 +131,11 @@ def test_a_cheap_huge_page_does_not_size_base_pages_as_cheap() -> None:
     costs.learn(0.002, 0, 4)  # 4 THPs (2048 base pages) in 2 ms
     costs.learn(0.002, 100, 0)  # 100 base pages in 2 ms: 20 us each
     sizes = np.ones(100_000, dtype=np.int64)
-    batch = costs.batch_size(np.cumsum(sizes), np.zeros(100_000, dtype=np.int64), 0, 0.020, 0)
-    assert batch == 1000  # 20 ms of base pages at 20 us, not 20 ms of THP at 1 us a base page
+    cumulative, no_huge = np.cumsum(sizes), np.zeros(100_000, dtype=np.int64)
+    assert costs.batch_size(cumulative, no_huge, 0, 0.020, 0, 0) == 1000  # 20 ms at 20 us, not THP's 1 us
+    # After a call whose units were mostly refused (cheap), at most twice what landed.
+    assert costs.batch_size(cumulative, no_huge, 0, 0.020, 500, 100) == 200
+    assert costs.batch_size(cumulative, no_huge, 0, 0.020, 200, 200) == 800
     # One cheap call does not drop the estimate at once.
     costs.learn(0.0002, 100, 0)
     assert costs.base == pytest.approx((20e-6 + 2e-6) / 2)
@@ -186,7 +189,7 @@ def test_budget_and_rate_bounds_in_the_cli(arguments: list[str], message: str) -
 def test_help_states_the_bounds() -> None:
     text = " ".join(CliRunner().invoke(main, ["move", "--help"]).output.split())
     assert "(1 to 10000; default 20)" in text and "at least 0.01: two 4 KiB pages a second" in text
-    assert "can take longer" in text
+    assert "it does not bound a call" in text
 
 
 # --- 7: migrate's options -----------------------------------------------------------------------------
