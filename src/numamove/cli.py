@@ -573,6 +573,7 @@ def move(kernel: Kernel, target: str, vma: str | None, ranges: tuple[str, ...], 
                                       **result.to_dict()})
                 else:
                     _print_move(pid, result, dry_run, None if dry_run else budget_seconds)
+            interrupted |= stop()  # Ctrl-C after the last call, or before a process it then skipped
     except KeyboardInterrupt:
         _hard_interrupt()
     if as_json:
@@ -696,6 +697,7 @@ def migrate(kernel: Kernel, target: str, from_nodes: str, to_nodes: str, chunked
                 _print_stayed(stayed, not_moved, skipped_shared, leaving, privileged)
                 if result is not None:
                     _print_move(pid, result, False, budget_seconds)
+            interrupted |= stop()  # migrate_pages(2) is one call: Ctrl-C skips the processes after it
     except KeyboardInterrupt:
         _hard_interrupt()
     if as_json:

@@ -217,3 +217,18 @@ def test_progress_counts_bytes_with_the_total_from_the_start(kernel: numamove.Ke
     assert reports[0] == (0, 612) and reports[-1] == (612, 612)
     assert _progress_amount(*reports[0]) == "0 B/2.4 MiB"
     assert _progress_amount(3072, 16384) == "12.0 MiB/64.0 MiB"
+
+
+def test_first_ctrl_c_asks_to_stop_the_second_aborts_and_the_handler_is_restored() -> None:
+    import os
+    import signal
+
+    from numamove.cli import _HardInterrupt, _interruptible
+
+    before = signal.getsignal(signal.SIGINT)
+    with pytest.raises(_HardInterrupt), _interruptible() as stop:
+        assert not stop()
+        os.kill(os.getpid(), signal.SIGINT)
+        assert stop()  # asked, not raised
+        os.kill(os.getpid(), signal.SIGINT)
+    assert signal.getsignal(signal.SIGINT) is before
