@@ -439,8 +439,8 @@ class _Costs:
 
     A THP or hugetlb page moves as one folio, far cheaper than as many base pages,
     so one cost per base page would misjudge a batch of the other kind by up to
-    hundreds of times. An estimate rises at once to a dearer observation and falls
-    by halves, so one cheap call does not make the next one overrun.
+    hundreds of times. An estimate follows each call, but rises at most fourfold a
+    call, so one stalled call does not shrink the batches to a page.
     """
 
     def __init__(self) -> None:
@@ -464,7 +464,9 @@ class _Costs:
 
     @staticmethod
     def _blend(old: float, seen: float) -> float:
-        return seen if seen >= old or old == 0 else (old + seen) / 2
+        # One call that stalled (the machine, not its pages) must not shrink the next batches to a
+        # page: a cost rises at most fourfold a call, as a batch grows at most fourfold.
+        return seen if old == 0 else min(seen, 4 * old)
 
     @property
     def _base_cost(self) -> float:

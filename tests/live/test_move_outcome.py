@@ -151,15 +151,16 @@ def test_unprivileged_migrate_counts_what_stayed_and_why(layout: Layout) -> None
     zero, one = layout.cpu_nodes
 
     def migrate_own_process() -> dict[str, Any]:
-        own = Region(256, fill=False)
-        own.buffer.madvise(mmap.MADV_NOHUGEPAGE)
-        numamove.mbind(own.base, 256 * PAGE_SIZE, numamove.Mode.BIND, [zero])
-        own.fill()
-        numamove.mbind(own.base, 256 * PAGE_SIZE, numamove.Mode.DEFAULT)
         shared = Region(64, shared=True)
         numamove.move_pages(0, shared.addresses, zero)  # only this process maps it yet
         with forked(lambda channel: maps_shared_region(shared, channel)) as child:
             child.receive()
+            # Made after the fork: the child does not share these pages.
+            own = Region(256, fill=False)
+            own.buffer.madvise(mmap.MADV_NOHUGEPAGE)
+            numamove.mbind(own.base, 256 * PAGE_SIZE, numamove.Mode.BIND, [zero])
+            own.fill()
+            numamove.mbind(own.base, 256 * PAGE_SIZE, numamove.Mode.DEFAULT)
             result = cli("migrate", str(os.getpid()), str(zero), str(one), "--json")
             text = cli("migrate", str(os.getpid()), str(zero), str(one))
         return {"code": result.exit_code, "stdout": result.stdout, "stderr": result.stderr,

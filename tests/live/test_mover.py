@@ -397,7 +397,7 @@ def stop_target_after_the_first_call(tell: Callable[[], None]) -> Callable[[int,
     told: list[int] = []
 
     def progress(done: int, total: int) -> None:
-        if not told:
+        if done and not told:  # (0, total) comes before the first call
             told.append(done)
             tell()
 

@@ -136,9 +136,9 @@ def test_a_cheap_huge_page_does_not_size_base_pages_as_cheap() -> None:
     # After a call whose units were mostly refused (cheap), at most twice what landed.
     assert costs.batch_size(cumulative, no_huge, 0, 0.020, 500, 100) == 200
     assert costs.batch_size(cumulative, no_huge, 0, 0.020, 200, 200) == 800
-    # One cheap call does not drop the estimate at once.
-    costs.learn(0.0002, 100, 0)
-    assert costs.base == pytest.approx((20e-6 + 2e-6) / 2)
+    # One stalled call raises the estimate at most fourfold.
+    costs.learn(0.5, 1, 0)
+    assert costs.base == pytest.approx(4 * 20e-6)
 
 
 # --- 3: the process exits -----------------------------------------------------------------------------
