@@ -498,7 +498,7 @@ class _Costs:
             cost = base * self._base_cost + huge * self._huge_cost
             covered = int(np.searchsorted(cost, budget, side="right"))
         if last_batch:
-            covered = min(covered, 4 * last_batch if last_landed == last_batch else 2 * max(last_landed, 16))
+            covered = min(covered, 4 * last_batch if last_landed == last_batch else 2 * max(last_landed, 64))
         return min(max(covered, 1), len(cumulative[window]))
 
 
