@@ -6,6 +6,7 @@ drawn with rich on a terminal and as plain aligned text when piped.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import json
 import math
@@ -14,12 +15,18 @@ import os
 import re
 import shutil
 import sys
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
-from numamove._entry import check_stdout_open, exit_on_output_error, interrupted, is_output_error
+from numamove._entry import (
+    EXIT_INTERRUPTED,
+    check_stdout_open,
+    exit_on_output_error,
+    interrupted,
+    is_output_error,
+)
 from numamove._format import human_bytes
 from numamove.errors import InvalidInputError, NumaMoveError
 
@@ -33,6 +40,7 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 EXIT_ERROR = 1
 EXIT_USAGE = 2  # click's own usage errors exit 2 too
+EXIT_SHARED_LEFT = 3  # move, migrate: all that could move landed, but pages other processes map were left
 EXIT_INTERNAL = 70  # EX_SOFTWARE: a bug, outside the documented statuses so that tests notice it
 SHOWN_TARGETS = 10  # processes listed when a broad target needs --yes
 
@@ -485,8 +493,13 @@ def _weight(text: str, weight_text: str) -> float:
     return weight
 
 
-def _check_move(kernel: Kernel, topology: Topology, pid: int, nodes: Iterable[int], move_all: bool) -> None:
-    """Refuse, before anything moves, what the kernel would refuse or silently misplace."""
+def _check_move(kernel: Kernel, topology: Topology, pid: int, nodes: Iterable[int], move_all: bool,
+                outside_cpuset: str = "refuse") -> None:
+    """Refuse, before anything moves, what the kernel would refuse or silently misplace.
+
+    ``outside_cpuset="warn"`` (migrate_pages(2) as root) warns about a node outside the
+    process's cpuset instead: that call moves the pages there all the same.
+    """
     import errno
 
     from numamove.errors import NodeNotAllowedError, NodeOfflineError, NotPermittedError
@@ -499,12 +512,18 @@ def _check_move(kernel: Kernel, topology: Topology, pid: int, nodes: Iterable[in
                                    f"(online: {format_nodemask(kernel.online_nodes())})", "")
         if node not in memory_nodes:
             raise NodeOfflineError(errno.ENODEV, f"node {node} has no memory to move pages to", "")
+    privileged = kernel.has_cap_sys_nice()
     allowed = kernel.mems_allowed(pid)
     outside = sorted(set(nodes) - allowed) if allowed is not None else []
     if outside:
-        raise NodeNotAllowedError(errno.EACCES, f"node {format_nodemask(outside)} is outside the cpuset of "
-                                  f"pid {pid} (Mems_allowed {format_nodemask(allowed or ())})", "")
-    privileged = kernel.has_cap_sys_nice()
+        where = (f"node {format_nodemask(outside)} is outside the cpuset of pid {pid} "
+                 f"(Mems_allowed {format_nodemask(allowed or ())})")
+        if outside_cpuset != "warn":
+            raise NodeNotAllowedError(errno.EACCES, where, "")
+        if not privileged:
+            raise NodeNotAllowedError(errno.EACCES, f"{where}: moving pages there needs CAP_SYS_NICE", "")
+        click.echo(f"numamove: warning: {where}; migrate_pages(2) moves the pages there all the same",
+                   err=True)
     if move_all and not privileged:
         raise NotPermittedError(errno.EPERM, "--all (MPOL_MF_MOVE_ALL) needs CAP_SYS_NICE", "")
     owner = kernel.process_status(pid).get("Uid", "").split()
@@ -520,41 +539,142 @@ def _fallbacks(topology: Topology, targets: Iterable[int]) -> Callable[[int], li
     return lambda node: sorted((n for n in choices if n != node), key=lambda n: distances[node].get(n, 255))
 
 
-def _progress(total_label: str) -> tuple[Callable[[int, int], None] | None, Callable[[], None]]:
-    """A rich progress bar on a terminal; nothing when piped."""
+def _progress_amount(done: int, total: int) -> str:
+    """What the progress bar shows: bytes handled of bytes to move, "12.0 MiB/64.0 MiB"."""
+    return f"{human_bytes(done * mmap.PAGESIZE)}/{human_bytes(total * mmap.PAGESIZE)}"
+
+
+def _progress(label: str) -> tuple[Callable[[int, int], None] | None, Callable[[], None]]:
+    """A rich progress bar in bytes on a terminal; nothing when piped.
+
+    The bar appears at the mover's first report, (0, total), so it never shows an
+    unknown total.
+    """
     if not sys.stderr.isatty():
         return None, lambda: None
     from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 
-    bar = Progress(TextColumn(total_label), BarColumn(), TextColumn("{task.completed}/{task.total} pages"),
+    bar = Progress(TextColumn(label), BarColumn(), TextColumn("{task.fields[amount]}"),
                    TimeRemainingColumn(), transient=True)
-    task = bar.add_task(total_label, total=None)
-    bar.start()
+    task = bar.add_task(label, total=None, amount="")
+    shown: list[bool] = []
 
     def update(done: int, total: int) -> None:
-        bar.update(task, completed=done, total=total)
+        if not shown:
+            shown.append(True)
+            bar.start()
+        bar.update(task, completed=done, total=total, amount=_progress_amount(done, total))
 
     return update, bar.stop
 
 
-def _print_move(pid: int, result: MoveResult, dry_run: bool) -> None:
+def move_exit_status(*, interrupted: bool, failed: bool, shared_left: bool) -> int:
+    """The exit status of move and migrate.
+
+    130 interrupted; 1 pages that could move did not (or the process exited mid-way);
+    3 everything that could move landed but pages other processes map were left; 0
+    everything in scope landed.
+    """
+    if interrupted:
+        return EXIT_INTERRUPTED
+    if failed:
+        return EXIT_ERROR
+    return EXIT_SHARED_LEFT if shared_left else 0
+
+
+class _HardInterrupt(KeyboardInterrupt):
+    """A second Ctrl-C during a move: stop at once."""
+
+
+@contextlib.contextmanager
+def _interruptible() -> Iterator[Callable[[], bool]]:
+    """While inside, the first SIGINT only sets a flag (the yielded callable reads it), so a
+    move ends after its running call; a second one raises _HardInterrupt. The old handler
+    is restored on the way out."""
+    import signal
+    import threading
+
+    asked: list[bool] = []
+    if threading.current_thread() is not threading.main_thread():
+        yield lambda: False
+        return
+
+    def handler(signum: int, frame: object) -> None:
+        if asked:
+            raise _HardInterrupt
+        asked.append(True)
+
+    previous = signal.getsignal(signal.SIGINT)
+    signal.signal(signal.SIGINT, handler)
+    try:
+        yield lambda: bool(asked)
+    finally:
+        signal.signal(signal.SIGINT, previous if previous is not None else signal.SIG_DFL)
+
+
+def _hard_interrupt() -> None:
+    click.echo("numamove: interrupted: stopped at once; pages already moved stay where they are", err=True)
+    sys.exit(EXIT_INTERRUPTED)
+
+
+MIN_BUDGET_MS, MAX_BUDGET_MS, DEFAULT_BUDGET_MS = 1.0, 10_000.0, 20.0
+MIN_RATE_MB = 0.01
+
+
+def _pacing(budget: float | None, rate: float | None) -> tuple[float, float | None]:
+    """--budget (ms) and --rate (MB/s) checked and in the mover's units (s, bytes/s)."""
+    import math
+
+    budget = DEFAULT_BUDGET_MS if budget is None else budget
+    if not (math.isfinite(budget) and MIN_BUDGET_MS <= budget <= MAX_BUDGET_MS):
+        raise InvalidInputError(f"--budget must be a finite number of milliseconds from {MIN_BUDGET_MS:g} "
+                                f"to {MAX_BUDGET_MS:g}, not {budget:g}")
+    if rate is not None and not (math.isfinite(rate) and rate >= MIN_RATE_MB):
+        raise InvalidInputError(f"--rate must be a finite number of MB/s, at least {MIN_RATE_MB:g} "
+                                f"(two 4 KiB pages a second), not {rate:g}")
+    return budget / 1000, None if rate is None else rate * 1e6
+
+
+def _print_move(pid: int, result: MoveResult, dry_run: bool, budget: float | None = None) -> None:
     from numamove.status import describe_status
 
     verb = "would move" if dry_run else "moved"
+    times = result.call_times
     click.echo(f"pid {pid}: {verb} {result.pages_moved} pages ({human_bytes(result.bytes_moved)})"
                + ("" if dry_run else f" in {result.seconds:.2f} s ({result.mb_per_second:.1f} MB/s, "
-                  f"{result.calls} calls, longest {result.longest_call * 1000:.1f} ms)")
+                  f"{result.calls} calls of median {times.median * 1000:.1f} ms, "
+                  f"longest {times.longest * 1000:.1f} ms)")
                + f"; {result.already_there} already there, {result.not_present} not present")
     if result.moved:
         print_table(None, ["from", "to", "pages", "bytes"],
                     [[str(a), str(b), str(n), human_bytes(n * mmap.PAGESIZE)]
                      for (a, b), n in sorted(result.moved.items())])
+    if result.skipped_shared:
+        click.echo(f"  {result.skipped_shared} pages skipped: other processes map them too (shared "
+                   "libraries, shared memory); --all moves them (needs CAP_SYS_NICE), --vma anon leaves "
+                   "them out")
     for status, count in sorted(result.failed.items()):
         click.echo(f"  {count} pages {describe_status(status)}")
+    if result.not_tried:
+        why = "the move was interrupted" if result.interrupted else "the process exited"
+        click.echo(f"  {result.not_tried} pages not tried: {why} first")
     if result.fallbacks:
         click.echo(f"  {result.fallbacks} pages went to another allowed node because their target was full")
+    if budget is not None and times.longest > 2 * budget:
+        click.echo(f"  the longest call took {times.longest * 1000:.1f} ms against a budget of "
+                   f"{budget * 1000:g} ms: the budget sizes each call from what pages cost so far; it does "
+                   "not bound the kernel's fixed work per call (every CPU drains its page lists) nor pages "
+                   "dearer than the ones before")
     if result.stopped:
         click.echo(f"  stopped: {result.stopped}")
+
+
+BUDGET_HELP = (f"Kernel time per move_pages(2) call, in milliseconds ({MIN_BUDGET_MS:g} to "
+               f"{MAX_BUDGET_MS:g}; default {DEFAULT_BUDGET_MS:g}). The mover sizes each call from what "
+               "pages cost so far; it does not bound a call: the kernel's fixed work per call (every CPU "
+               "drains its page lists) and pages dearer than the ones before can take longer, on a busy "
+               "machine much longer. The summary shows the median and longest call.")
+RATE_HELP = f"at most this many MB per second (at least {MIN_RATE_MB:g}: two 4 KiB pages a second)."
 
 
 @main.command()
@@ -565,16 +685,15 @@ def _print_move(pid: int, result: MoveResult, dry_run: bool) -> None:
 @click.option("--from", "from_nodes", metavar="NODES", help="Only pages now on these nodes.")
 @click.option("--all", "move_all", is_flag=True,
               help="Also move pages other processes map (MPOL_MF_MOVE_ALL).")
-@click.option("--rate", type=float, metavar="MB/s", help="Move at most this many MB per second.")
-@click.option("--budget", type=float, default=20.0, show_default=True, metavar="MS",
-              help="Kernel time per move_pages call, in milliseconds.")
+@click.option("--rate", type=float, metavar="MB/s", help="Move " + RATE_HELP)
+@click.option("--budget", type=float, metavar="MS", help=BUDGET_HELP)
 @click.option("--dry-run", is_flag=True, help="Show what would move; move nothing.")
 @yes_option
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of tables.")
 @click.pass_obj
 @reports_errors
 def move(kernel: Kernel, target: str, vma: str | None, ranges: tuple[str, ...], to: str,
-         from_nodes: str | None, move_all: bool, rate: float | None, budget: float, dry_run: bool,
+         from_nodes: str | None, move_all: bool, rate: float | None, budget: float | None, dry_run: bool,
          as_json: bool) -> None:
     """Move the pages of TARGET to other nodes, page by page, without stalling it.
 
@@ -619,9 +738,13 @@ def move(kernel: Kernel, target: str, vma: str | None, ranges: tuple[str, ...], 
       numamove move cgroup:system.slice/db.service --to 1 --yes
 
     \b
-    Exit status: 0 every present page in scope ended where asked; 1 an error,
-    or pages that could move did not; 2 bad arguments; 3 only pages that other
-    processes map were left (--all moves them); 130 interrupted.
+    Exit status:
+      0    every present page in scope ended where asked
+      1    an error, or pages that could move did not (or the process exited)
+      2    bad arguments
+      3    all that could move landed, but pages other processes map were
+           left (--all moves them; --vma anon leaves shared libraries out)
+      130  interrupted: the move stops after the running call and reports
     """
     from numamove._syscalls import MPOL_MF_MOVE, MPOL_MF_MOVE_ALL
     from numamove.mover import balance, move_units, one_node, plan, thread_nodes, units_from_scan
@@ -629,55 +752,82 @@ def move(kernel: Kernel, target: str, vma: str | None, ranges: tuple[str, ...], 
     from numamove.placement import scan_process, vma_selector
     from numamove.topology import read_topology
 
+    budget_seconds, rate_bytes = _pacing(budget, rate)
     pids = _targets(kernel, target)
     topology = read_topology(kernel)  # once: node checks, free memory and fallbacks all use it
     follow_threads = to == "threads"
     weights = {} if follow_threads else _target_weights(to, kernel, topology)
     address_ranges = _ranges(ranges)
     sources = parse_nodemask(from_nodes, kernel.online_nodes()) if from_nodes else None
-    if budget <= 0 or (rate is not None and rate <= 0):
-        raise InvalidInputError("--budget and --rate must be positive")
     for pid in pids:
         _check_move(kernel, topology, pid, weights, move_all)
     chooser = one_node(next(iter(weights))) if len(weights) == 1 else balance(weights) if weights else None
     documents = []
     problems: list[str] = []
-    for pid in pids:
-        scan = scan_process(pid, kernel=kernel, pages=True, policies=False, select=vma_selector(vma) if vma
-                            else None, ranges=address_ranges, present_only=True)
-        if follow_threads:  # each process's pages go where its own threads run
-            chooser = thread_nodes(scan)
-            _check_move(kernel, topology, pid, {t.node for t in scan.threads if t.node is not None}, move_all)
-        assert chooser is not None
-        units = units_from_scan(scan)
-        if sources is not None:
-            import numpy as np
+    shared_left = interrupted = False
+    try:
+        with _interruptible() as stop:
+            for pid in pids:
+                if stop():
+                    break
+                scan = scan_process(pid, kernel=kernel, pages=True, policies=False, select=vma_selector(vma)
+                                    if vma else None, ranges=address_ranges, present_only=True)
+                if follow_threads:  # each process's pages go where its own threads run
+                    chooser = thread_nodes(scan)
+                    _check_move(kernel, topology, pid, {t.node for t in scan.threads if t.node is not None},
+                                move_all)
+                assert chooser is not None
+                units = units_from_scan(scan)
+                if sources is not None:
+                    import numpy as np
 
-            units = units.subset(np.isin(units.nodes, list(sources)) | (units.nodes < 0))
-        if dry_run:
-            result = plan(units, chooser)
-        else:
-            update, finish = _progress(f"pid {pid}")
-            try:
-                result = move_units(pid, units, chooser, flags=MPOL_MF_MOVE_ALL if move_all else MPOL_MF_MOVE,
-                                    budget=budget / 1000, rate=rate * 1e6 if rate else None,
-                                    fallback=_fallbacks(topology, weights) if len(weights) > 1 else None,
-                                    progress=update, kernel=kernel)
-            finally:
-                finish()
-        if result.stopped:
-            problems.append(result.stopped)
-        elif result.failed:
-            problems.append(f"{sum(result.failed.values())} pages of pid {pid} did not end where asked")
-        if as_json:
-            documents.append({"pid": pid, "dry_run": dry_run, **result.to_dict()})
-        else:
-            _print_move(pid, result, dry_run)
+                    units = units.subset(np.isin(units.nodes, list(sources)) | (units.nodes < 0))
+                if dry_run:
+                    result = plan(units, chooser)
+                else:
+                    update, finish = _progress(f"pid {pid}")
+                    try:
+                        result = move_units(pid, units, chooser,
+                                            flags=MPOL_MF_MOVE_ALL if move_all else MPOL_MF_MOVE,
+                                            budget=budget_seconds, rate=rate_bytes,
+                                            fallback=_fallbacks(topology, weights) if len(weights) > 1
+                                            else None,
+                                            progress=update, stop=stop, kernel=kernel)
+                    finally:
+                        finish()
+                interrupted |= result.interrupted
+                shared_left |= result.skipped_shared > 0
+                if result.stopped and not result.interrupted:
+                    problems.append(result.stopped)
+                elif result.failed:
+                    problems.append(f"{sum(result.failed.values())} pages of pid {pid} did not end where "
+                                    "asked")
+                if as_json:
+                    documents.append({"pid": pid, "dry_run": dry_run, "budget_ms": budget_seconds * 1000,
+                                      **result.to_dict()})
+                else:
+                    _print_move(pid, result, dry_run, None if dry_run else budget_seconds)
+            interrupted |= stop()  # Ctrl-C after the last call, or before a process it then skipped
+    except KeyboardInterrupt:
+        _hard_interrupt()
     if as_json:
         click.echo(json.dumps(documents[0] if len(documents) == 1 else documents, indent=1))
-    if problems:
+    status = move_exit_status(interrupted=interrupted, failed=bool(problems), shared_left=shared_left)
+    _explain_exit(status, problems)
+
+
+def _explain_exit(status: int, problems: Sequence[str]) -> None:
+    """One line on stderr for a non-zero status, then exit with it."""
+    if status == EXIT_INTERRUPTED:
+        click.echo("numamove: interrupted: stopped after the running call; the summary says what moved",
+                   err=True)
+    elif status == EXIT_ERROR:
         click.echo(f"numamove: error: {'; '.join(problems)}", err=True)
-        sys.exit(EXIT_ERROR)
+    elif status == EXIT_SHARED_LEFT:
+        click.echo("numamove: pages other processes map were left where they are (exit status 3); "
+                   "--all moves them", err=True)
+    if status:
+        sys.exit(status)
 
 
 @main.command()
@@ -686,21 +836,22 @@ def move(kernel: Kernel, target: str, vma: str | None, ranges: tuple[str, ...], 
 @click.argument("to_nodes", metavar="TO")
 @click.option("--chunked", is_flag=True, help="Move through the mover (rate limit, budget) instead of one "
                                               "migrate_pages(2) call.")
-@click.option("--rate", type=float, metavar="MB/s", help="With --chunked: at most this many MB per second.")
-@click.option("--budget", type=float, default=20.0, show_default=True, metavar="MS",
-              help="With --chunked: kernel time per call, in milliseconds.")
+@click.option("--rate", type=float, metavar="MB/s", help="With --chunked: " + RATE_HELP)
+@click.option("--budget", type=float, metavar="MS", help="With --chunked: " + BUDGET_HELP)
 @yes_option
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of text.")
 @click.pass_obj
 @reports_errors
 def migrate(kernel: Kernel, target: str, from_nodes: str, to_nodes: str, chunked: bool, rate: float | None,
-            budget: float, as_json: bool) -> None:
+            budget: float | None, as_json: bool) -> None:
     """Move all pages of TARGET from nodes FROM to nodes TO, like numactl's migratepages.
 
     FROM and TO use numactl's nodemask syntax; the n-th node of FROM goes to
-    the n-th node of TO, as migrate_pages(2) maps them. A name pattern or a
-    cgroup that selects several processes lists them and needs --yes (on a
-    terminal, it asks).
+    the n-th node of TO, as migrate_pages(2) maps them. Without CAP_SYS_NICE
+    the kernel leaves pages other processes map where they are: the summary
+    counts what stayed on the FROM nodes. Exit statuses as for move. A name
+    pattern or a cgroup that selects several processes lists them and needs
+    --yes (on a terminal, it asks).
 
     \b
     TARGET is one of:
@@ -729,44 +880,105 @@ def migrate(kernel: Kernel, target: str, from_nodes: str, to_nodes: str, chunked
       numamove migrate 1234 0-1 1-2        node 0 -> node 1, node 1 -> node 2
       numamove migrate redis 0 1 --chunked --rate 100 --yes
     """
+    import errno
+
     import numpy as np
 
     from numamove._syscalls import MPOL_MF_MOVE, MPOL_MF_MOVE_ALL
+    from numamove.errors import NodeOfflineError
     from numamove.mover import by_source, move_units, remap_nodes, units_from_scan
+    from numamove.nodemask import format_nodemask
     from numamove.pages import migrate_pages, resolve_nodes
     from numamove.placement import scan_process
     from numamove.topology import read_topology
 
+    if not chunked and (rate is not None or budget is not None):
+        raise InvalidInputError("--rate and --budget pace a --chunked move; without --chunked, "
+                                "migrate_pages(2) moves everything in one call")
+    budget_seconds, rate_bytes = _pacing(budget, rate)
     pids = _targets(kernel, target)
     old = resolve_nodes(from_nodes, kernel, "FROM")
     new = resolve_nodes(to_nodes, kernel, "TO")
+    offline = sorted(old - kernel.online_nodes())
+    if offline:
+        raise NodeOfflineError(errno.ENODEV, f"FROM node {format_nodemask(offline)} is not online "
+                               f"(online: {format_nodemask(kernel.online_nodes())})", "")
     topology = read_topology(kernel)
+    privileged = kernel.has_cap_sys_nice()
     for pid in pids:
-        _check_move(kernel, topology, pid, new, False)
+        # move_pages(2) (--chunked) refuses a node outside the cpuset; migrate_pages(2) as root does not.
+        _check_move(kernel, topology, pid, new, False, outside_cpuset="refuse" if chunked else "warn")
+    leaving = sorted(old - new)  # the nodes migrate_pages(2) empties; nodes in both keep their pages
     documents = []
-    for pid in pids:
-        before = scan_process(pid, kernel=kernel, detail=False).pages_by_node
-        if chunked:
-            mapping = remap_nodes(sorted(old), sorted(new))
-            scan = scan_process(pid, kernel=kernel, pages=True, policies=False, present_only=True)
-            units = units_from_scan(scan)
-            units = units.subset(np.isin(units.nodes, list(old)))
-            # migrate_pages(2) moves shared pages too when the caller may (CAP_SYS_NICE).
-            flags = MPOL_MF_MOVE_ALL if kernel.has_cap_sys_nice() else MPOL_MF_MOVE
-            result = move_units(pid, units, by_source(mapping), flags=flags, budget=budget / 1000,
-                                rate=rate * 1e6 if rate else None, kernel=kernel)
-            not_moved = sum(result.failed.values())
-        else:
-            not_moved = migrate_pages(pid, old, new, kernel=kernel)
-        after = scan_process(pid, kernel=kernel, detail=False).pages_by_node
-        if as_json:
-            documents.append({"pid": pid, "before": {str(k): v for k, v in before.items()},
-                              "after": {str(k): v for k, v in after.items()}, "not_moved": not_moved})
-            continue
-        nodes = sorted(set(before) | set(after))
-        print_table(f"pid {pid}: pages per node", ["", *(f"node{n}" for n in nodes)],
-                    [["before", *(str(before.get(n, 0)) for n in nodes)],
-                     ["after", *(str(after.get(n, 0)) for n in nodes)]])
-        click.echo(f"  {not_moved} pages could not be moved")
+    problems: list[str] = []
+    shared_left = interrupted = False
+    try:
+        with _interruptible() as stop:
+            for pid in pids:
+                if stop():
+                    break
+                before = scan_process(pid, kernel=kernel, detail=False).pages_by_node
+                result = None
+                if chunked:
+                    mapping = remap_nodes(sorted(old), sorted(new))
+                    scan = scan_process(pid, kernel=kernel, pages=True, policies=False, present_only=True)
+                    units = units_from_scan(scan)
+                    units = units.subset(np.isin(units.nodes, list(old)))
+                    # migrate_pages(2) moves shared pages too when the caller may (CAP_SYS_NICE).
+                    update, finish = _progress(f"pid {pid}")
+                    try:
+                        result = move_units(pid, units, by_source(mapping),
+                                            flags=MPOL_MF_MOVE_ALL if privileged else MPOL_MF_MOVE,
+                                            budget=budget_seconds, rate=rate_bytes, progress=update,
+                                            stop=stop, kernel=kernel)
+                    finally:
+                        finish()
+                    not_moved = sum(result.failed.values())
+                else:
+                    not_moved = migrate_pages(pid, old, new, kernel=kernel)
+                after = scan_process(pid, kernel=kernel, detail=False).pages_by_node
+                stayed = sum(after.get(node, 0) for node in leaving)
+                # Without CAP_SYS_NICE the kernel skips pages other processes map and does not count
+                # them as failures: what stayed beyond the failures is those.
+                skipped_shared = (result.skipped_shared if result is not None
+                                  else 0 if privileged else max(stayed - not_moved, 0))
+                interrupted |= result is not None and result.interrupted
+                shared_left |= skipped_shared > 0
+                if result is not None and result.stopped and not result.interrupted:
+                    problems.append(result.stopped)
+                elif not_moved:
+                    problems.append(f"{not_moved} pages of pid {pid} could not be moved")
+                if as_json:
+                    documents.append({"pid": pid, "before": {str(k): v for k, v in before.items()},
+                                      "after": {str(k): v for k, v in after.items()}, "not_moved": not_moved,
+                                      "stayed": stayed, "skipped_shared": skipped_shared,
+                                      "move": None if result is None else result.to_dict()})
+                    continue
+                nodes = sorted(set(before) | set(after))
+                print_table(f"pid {pid}: pages per node", ["", *(f"node{n}" for n in nodes)],
+                            [["before", *(str(before.get(n, 0)) for n in nodes)],
+                             ["after", *(str(after.get(n, 0)) for n in nodes)]])
+                _print_stayed(stayed, not_moved, skipped_shared, leaving, privileged)
+                if result is not None:
+                    _print_move(pid, result, False, budget_seconds)
+            interrupted |= stop()  # migrate_pages(2) is one call: Ctrl-C skips the processes after it
+    except KeyboardInterrupt:
+        _hard_interrupt()
     if as_json:
         click.echo(json.dumps(documents[0] if len(documents) == 1 else documents, indent=1))
+    status = move_exit_status(interrupted=interrupted, failed=bool(problems), shared_left=shared_left)
+    _explain_exit(status, problems)
+
+
+def _print_stayed(stayed: int, not_moved: int, skipped_shared: int, leaving: Sequence[int],
+                  privileged: bool) -> None:
+    from numamove.nodemask import format_nodemask
+
+    where = f"node {format_nodemask(leaving)}" if leaving else "the FROM nodes"
+    click.echo(f"  {stayed} pages stayed on {where}; {not_moved} could not be moved")
+    if skipped_shared:
+        click.echo(f"  {skipped_shared} of them are mapped by other processes too: the kernel moves those "
+                   "only with MPOL_MF_MOVE_ALL, which needs CAP_SYS_NICE (run as root)")
+    elif stayed > not_moved and privileged:
+        click.echo(f"  {stayed - not_moved} of them the kernel did not report: new since the call, or not "
+                   "migratable")

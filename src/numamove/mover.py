@@ -21,7 +21,7 @@ import numpy as np
 import numpy.typing as npt
 
 from numamove._inputs import check_int, node_ids
-from numamove._syscalls import MPOL_MF_MOVE
+from numamove._syscalls import MPOL_MF_MOVE, MPOL_MF_MOVE_ALL
 from numamove.errors import InputTypeError, InvalidInputError, InvalidRequestError, NoSuchProcessError
 from numamove.kernel import Kernel, default_kernel
 from numamove.nodemask import MAX_NUMNODES
@@ -30,6 +30,10 @@ from numamove.placement import ProcessMemory
 from numamove.status import PageStatus
 
 __all__ = [
+    "MAX_BUDGET",
+    "MIN_BUDGET",
+    "MIN_RATE",
+    "CallTimes",
     "Chooser",
     "MoveResult",
     "Units",
@@ -47,6 +51,13 @@ __all__ = [
 PAGE_SIZE = mmap.PAGESIZE
 HUGE_PAGES = (2 << 20) // PAGE_SIZE  # base pages in a PMD-mapped THP with 4 KiB pages
 MAX_BATCH = 1 << 16
+
+MIN_BUDGET, MAX_BUDGET = 0.001, 10.0
+"""Bounds of ``budget`` in seconds: below 1 ms a call's fixed cost (~2 ms in an emulated
+guest) is most of it; above 10 s the target could stall that long in one call."""
+MIN_RATE = 10_000.0
+"""The smallest ``rate``, in bytes per second (0.01 MB/s): two 4 KiB pages a second, and a
+2 MiB huge page in under 4 minutes. Slower than that, a move looks hung."""
 
 Chooser = Callable[["Units"], npt.NDArray[np.int32]]
 """Given the units to place, the target node of each (int32, one per unit)."""
@@ -72,6 +83,41 @@ class Units:
         return Units(self.addresses[mask], self.pages[mask], self.nodes[mask])
 
 
+class CallTimes:
+    """The durations of move_pages(2) calls in constant memory: a log-scale histogram.
+
+    Bins are 1% wide from 1 us to 1000 s, so the median is within 1%; the count,
+    the total and the maximum are exact.
+    """
+
+    LOW, BINS_PER_DECADE, DECADES = 1e-6, 230, 9
+
+    def __init__(self) -> None:
+        self.counts = np.zeros(self.BINS_PER_DECADE * self.DECADES + 1, dtype=np.int64)
+        self.count = 0
+        self.total = 0.0
+        self.longest = 0.0
+
+    def add(self, seconds: float) -> None:
+        self.count += 1
+        self.total += seconds
+        self.longest = max(self.longest, seconds)
+        scaled = math.log10(max(seconds, self.LOW) / self.LOW) * self.BINS_PER_DECADE
+        self.counts[min(int(scaled), len(self.counts) - 1)] += 1
+
+    @property
+    def median(self) -> float:
+        """The median call time in seconds (0 without calls), the middle of its 1% bin."""
+        if not self.count:
+            return 0.0
+        index = int(np.searchsorted(np.cumsum(self.counts), (self.count + 1) // 2))
+        return min(self.LOW * 10 ** ((index + 0.5) / self.BINS_PER_DECADE), self.longest)
+
+    def to_dict(self) -> dict[str, float]:
+        return {"median_ms": self.median * 1000, "max_ms": self.longest * 1000,
+                "mean_ms": self.total / self.count * 1000 if self.count else 0.0}
+
+
 @dataclass
 class MoveResult:
     """What a move did, page by page counted in base pages."""
@@ -87,9 +133,23 @@ class MoveResult:
     fallbacks: int = 0
     """Base pages placed on another allowed node because their target was full."""
     seconds: float = 0.0
-    longest_call: float = 0.0
+    call_times: CallTimes = field(default_factory=CallTimes)
+    """How long each move_pages(2) call took: median and maximum."""
     stopped: str | None = None
-    """Why the move stopped early (the process exited), or None."""
+    """Why the move stopped early: "interrupted" (``stop`` said so), the process exited, or None."""
+    not_tried: int = 0
+    """Base pages never asked to move because the move stopped first (exit or interruption)."""
+    skipped_shared: int = 0
+    """Base pages left where they are because other processes map them too (-EACCES without
+    MPOL_MF_MOVE_ALL): not a failure of a move that did not ask for them."""
+
+    @property
+    def longest_call(self) -> float:
+        return self.call_times.longest
+
+    @property
+    def interrupted(self) -> bool:
+        return self.stopped == INTERRUPTED
 
     @property
     def pages_moved(self) -> int:
@@ -105,8 +165,12 @@ class MoveResult:
 
     @property
     def failed(self) -> dict[int, int]:
-        """Base pages per negative status: what did not end where it was asked to."""
-        return {status: count for status, count in self.statuses.items() if status < 0}
+        """Base pages per negative status: what could move but did not end where it was asked to.
+
+        Pages skipped as shared (see ``skipped_shared``) are not in it.
+        """
+        return {status: count for status, count in self.statuses.items()
+                if status < 0 and not (status == _SHARED and self.skipped_shared)}
 
     def to_dict(self) -> dict[str, object]:
         return {
@@ -116,6 +180,8 @@ class MoveResult:
             "bytes_moved": self.bytes_moved,
             "statuses": {str(k): v for k, v in sorted(self.statuses.items())},
             "failed": {_status_name(k): v for k, v in self.failed.items()},
+            "skipped_shared": self.skipped_shared,
+            "not_tried": self.not_tried,
             "already_there": self.already_there,
             "not_present": self.not_present,
             "calls": self.calls,
@@ -124,6 +190,7 @@ class MoveResult:
             "seconds": self.seconds,
             "mb_per_second": self.mb_per_second,
             "longest_call_ms": self.longest_call * 1000,
+            "call_ms": self.call_times.to_dict(),
             "stopped": self.stopped,
         }
 
@@ -312,33 +379,46 @@ def move_units(
     retries: int = 3,
     fallback: Callable[[int], Sequence[int]] | None = None,
     progress: Callable[[int, int], None] | None = None,
+    stop: Callable[[], bool] | None = None,
     kernel: Kernel | None = None,
 ) -> MoveResult:
     """Move ``units`` of ``pid`` to the nodes ``chooser`` picks, with move_pages(2).
 
     - Units already on their target, and units not present, are skipped before any call.
     - Each call covers as many units as ``budget`` seconds of kernel work allows (the
-      mover measures the cost per page and adapts); ``rate`` caps bytes per second.
+      mover measures the cost of a base page and of a huge page and adapts); ``rate``
+      caps bytes per second. The budget sizes the batches, it does not bound a call: a
+      call takes longer when pages cost more than the ones before (contention on page
+      locks, the target faulting, the machine preempting the caller). ``call_times``
+      in the result says what the calls took.
     - -EBUSY units are retried ``retries`` times with a growing pause.
     - -ENOMEM (target full) units go to the next node ``fallback(target)`` lists, if any.
+    - Without MPOL_MF_MOVE_ALL in ``flags``, units other processes map (-EACCES) are
+      counted in ``skipped_shared``, not in ``failed``.
+    - ``stop()`` is asked before each call and during rate pauses (pass
+      ``threading.Event().is_set``, or a flag a signal handler sets); when it says
+      True the move ends after the running call, with ``stopped == "interrupted"``.
     - If the process exits, the result so far is returned with ``stopped`` set.
+      Units never asked in either case are counted in ``not_tried``.
 
-    ``progress(done, total)`` is told the base pages handled so far.
+    ``progress(done, total)`` is told the base pages handled so far, (0, total) first.
+    ``budget`` is in seconds (1 ms to 10 s), ``rate`` in bytes per second (at least
+    :data:`MIN_RATE`); both must be finite.
     """
-    if budget <= 0:
-        raise InvalidInputError(f"the time budget must be positive, not {budget}")
-    if rate is not None and rate <= 0:
-        raise InvalidInputError(f"the rate must be positive, not {rate}")
+    budget = _check_setting("budget", budget, MIN_BUDGET, MAX_BUDGET, "s")
+    if rate is not None:
+        rate = _check_setting("rate", rate, MIN_RATE, math.inf, " bytes/s")
     kernel = kernel or default_kernel()
     result = MoveResult()
     started = time.monotonic()
 
     targets, there, pending, pending_targets = _prepare(units, chooser, result)
     total = int(pending.pages.sum())
-    per_page_cost = 0.0  # seconds per base page, measured by every call
-    last_batch = 0
-    # Units never tried (the process exited first) keep this: not present any more.
-    final = np.full(len(pending), PageStatus.NOT_PRESENT, dtype=np.int32)
+    if progress is not None:
+        progress(0, total)
+    costs = _Costs()
+    last_batch = last_landed = 0
+    final = np.full(len(pending), _NOT_TRIED, dtype=np.int32)
 
     attempt = 0
     todo: npt.NDArray[np.intp] | None = None  # None: the first pass, every unit in order
@@ -347,18 +427,26 @@ def move_units(
         count = len(pending) if todo is None else len(todo)
         if count == 0:
             break
-        cumulative = np.cumsum(pending.pages if todo is None else pending.pages[todo])
+        sizes = pending.pages if todo is None else pending.pages[todo]
+        cumulative = np.cumsum(sizes)
+        cumulative_huge = np.cumsum(sizes > 1, dtype=np.int64)
         position = 0
         busy: list[npt.NDArray[np.intp]] = []
         while position < count:
-            batch = _batch_size(cumulative, position, per_page_cost, budget, last_batch)
+            if stop is not None and stop():
+                result.stopped = INTERRUPTED
+                break
+            batch = costs.batch_size(cumulative, cumulative_huge, position, budget, last_batch, last_landed)
             last_batch = batch
             # The first pass takes contiguous slices: views, not copies, of the arrays.
             chosen = slice(position, position + batch) if todo is None else todo[position:position + batch]
             before = int(cumulative[position - 1]) if position else 0
             batch_pages = int(cumulative[position + batch - 1]) - before
-            if rate is not None:
-                _pace((sent_pages + batch_pages) * PAGE_SIZE, started, rate)
+            batch_huge = int(cumulative_huge[position + batch - 1]) - (
+                int(cumulative_huge[position - 1]) if position else 0)
+            if rate is not None and not _pace((sent_pages + batch_pages) * PAGE_SIZE, started, rate, stop):
+                result.stopped = INTERRUPTED
+                break
             call_started = time.monotonic()
             try:
                 # A first-pass slice writes its statuses straight into ``final``: no copy.
@@ -369,16 +457,18 @@ def move_units(
                 # answers EINVAL, not ESRCH.
                 if isinstance(error, InvalidRequestError) and not _exited(kernel, pid):
                     raise
-                final[chosen] = PageStatus.NOT_PRESENT  # the failed call may have written to them
+                final[chosen] = _NOT_TRIED  # the failed call may have written to them
                 result.stopped = f"process {pid} exited during the move"
                 break
             took = time.monotonic() - call_started
             result.calls += 1
-            result.longest_call = max(result.longest_call, took)
-            per_page_cost = max(took / max(batch_pages, 1), 1e-8)
+            result.call_times.add(took)
             if todo is not None:
                 final[chosen] = status
             failed = int(status.min()) < 0 if len(status) else False
+            costs.learn(took, batch - batch_huge, batch_huge)
+            # Refused pages cost next to nothing: after a batch of them, grow from what landed.
+            last_landed = int((status == pending_targets[chosen]).sum()) if failed else batch
             busy.append(_picked(chosen, status == _BUSY) if failed else _NONE)
             full = _picked(chosen, status == _NODE_FULL) if failed else _NONE
             if len(full) and fallback is not None:
@@ -408,12 +498,98 @@ def move_units(
         result.moved = _pair_counts(pending.nodes[landed], pending_targets[landed], pending.pages[landed])
         for status_value, count in _weighted_counts(final, pending.pages).items():
             result.statuses[status_value] = result.statuses.get(status_value, 0) + count
+        result.not_tried = result.statuses.pop(_NOT_TRIED, 0)
+        if not flags & MPOL_MF_MOVE_ALL:
+            result.skipped_shared = result.statuses.get(_SHARED, 0)
     if result.already_there:
         for node in np.unique(targets[there]).tolist():
             pages_there = int(units.pages[there & (targets == node)].sum())
             result.statuses[node] = result.statuses.get(node, 0) + pages_there
     result.seconds = time.monotonic() - started
     return result
+
+
+INTERRUPTED = "interrupted"
+"""``MoveResult.stopped`` when ``stop()`` ended the move."""
+
+
+def _check_setting(name: str, value: float, low: float, high: float, unit: str) -> float:
+    """A finite number within [low, high], or InvalidInputError naming ``name`` and the bounds."""
+    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
+        raise InputTypeError(f"{name} must be a number, not {type(value).__name__}")
+    number = float(value)
+    if not (math.isfinite(number) and low <= number <= high):
+        bounds = f"at least {low:g}{unit}" if math.isinf(high) else f"from {low:g}{unit} to {high:g}{unit}"
+        raise InvalidInputError(f"{name} must be a finite number {bounds}, not {value!r}")
+    return number
+
+
+class _Costs:
+    """What a base page and a huge page cost to move, learnt call by call.
+
+    A THP or hugetlb page moves as one folio, far cheaper than as many base pages,
+    so one cost per base page would misjudge a batch of the other kind by up to
+    hundreds of times. An estimate follows each call, but rises at most fourfold a
+    call, so one stalled call does not shrink the batches to a page.
+    """
+
+    def __init__(self) -> None:
+        self.base = 0.0  # seconds per base-page unit; 0 until a call measured one
+        self.huge = 0.0  # seconds per huge unit
+
+    def learn(self, took: float, base_units: int, huge_units: int) -> None:
+        """Account a call of ``took`` seconds over these units."""
+        if base_units + huge_units == 0:
+            return
+        took = max(took, 1e-7)
+        if huge_units == 0:
+            self.base = self._blend(self.base, took / base_units)
+        elif base_units == 0:
+            self.huge = self._blend(self.huge, took / huge_units)
+        else:
+            expected = base_units * self._base_cost + huge_units * self._huge_cost
+            ratio = took / expected
+            self.base = self._blend(self.base, self._base_cost * ratio)
+            self.huge = self._blend(self.huge, self._huge_cost * ratio)
+
+    @staticmethod
+    def _blend(old: float, seen: float) -> float:
+        # One call that stalled (the machine, not its pages) must not shrink the next batches to a
+        # page: a cost rises at most fourfold a call, as a batch grows at most fourfold.
+        return seen if old == 0 else min(seen, 4 * old)
+
+    @property
+    def _base_cost(self) -> float:
+        return self.base or self.huge / HUGE_PAGES or 1e-5
+
+    @property
+    def _huge_cost(self) -> float:
+        # Unknown: as dear as its base pages one by one, the safe side.
+        return self.huge or self.base * HUGE_PAGES or 1e-5 * HUGE_PAGES
+
+    def batch_size(self, cumulative: npt.NDArray[np.int64], cumulative_huge: npt.NDArray[np.int64],
+                   position: int, budget: float, last_batch: int, last_landed: int) -> int:
+        """How many units from ``position`` fit in ``budget`` seconds.
+
+        The first call is small (nothing is known yet), and a batch at most
+        quadruples from one call to the next, so one misjudged call cannot blow
+        the budget far. After a call where units were refused (shared, busy),
+        which cost next to nothing, it at most doubles what landed: the next
+        units may all move.
+        """
+        window = slice(position, position + min(MAX_BATCH, 4 * last_batch or MAX_BATCH))
+        if not self.base and not self.huge:
+            before = int(cumulative[position - 1]) if position else 0
+            covered = int(np.searchsorted(cumulative[window], before + CALIBRATION_PAGES, side="right"))
+        else:
+            huge_before = int(cumulative_huge[position - 1]) if position else 0
+            huge = cumulative_huge[window] - huge_before
+            base = np.arange(1, len(huge) + 1) - huge
+            cost = base * self._base_cost + huge * self._huge_cost
+            covered = int(np.searchsorted(cost, budget, side="right"))
+        if last_batch:
+            covered = min(covered, 4 * last_batch if last_landed == last_batch else 2 * max(last_landed, 64))
+        return min(max(covered, 1), len(cumulative[window]))
 
 
 def _exited(kernel: Kernel, pid: int) -> bool:
@@ -427,6 +603,8 @@ def _exited(kernel: Kernel, pid: int) -> bool:
 
 _BUSY = int(PageStatus.BUSY)
 _NODE_FULL = int(PageStatus.NODE_FULL)
+_SHARED = int(PageStatus.SHARED)
+_NOT_TRIED = -(2**31) + 1  # no node id or errno: a unit no call was asked about
 _NONE: npt.NDArray[np.intp] = np.empty(0, dtype=np.intp)
 
 CALIBRATION_PAGES = 32
@@ -464,23 +642,6 @@ def _prepare(units: Units, chooser: Chooser, result: MoveResult) -> tuple[
     return targets, there, units.subset(to_move), targets[to_move]
 
 
-def _batch_size(cumulative: npt.NDArray[np.int64], position: int, per_page_cost: float, budget: float,
-                last_batch: int) -> int:
-    """How many units from ``position`` fit in ``budget`` seconds at ``per_page_cost``.
-
-    ``cumulative`` holds the running total of base pages over the units. The first
-    call is small (the cost is unknown), and a batch at most quadruples from one
-    call to the next, so one misjudged call cannot blow the budget far.
-    """
-    allowed_pages = CALIBRATION_PAGES if per_page_cost <= 0 else max(int(budget / per_page_cost), 1)
-    before = int(cumulative[position - 1]) if position else 0
-    window = cumulative[position:position + MAX_BATCH]
-    covered = int(np.searchsorted(window, before + allowed_pages, side="right"))
-    if last_batch:
-        covered = min(covered, 4 * last_batch)
-    return min(max(covered, 1), len(window))
-
-
 def _picked(chosen: slice | npt.NDArray[np.intp], mask: npt.NDArray[np.bool_]) -> npt.NDArray[np.intp]:
     """The unit indexes of a batch where ``mask`` holds."""
     if isinstance(chosen, slice):
@@ -505,15 +666,20 @@ def _pair_counts(sources: npt.NDArray[np.int32], targets: npt.NDArray[np.int32],
     return {(int(key) // width, int(key) % width): int(sums[key]) for key in np.flatnonzero(sums)}
 
 
-def _pace(bytes_after_call: int, started: float, rate: float) -> None:
+def _pace(bytes_after_call: int, started: float, rate: float, stop: Callable[[], bool] | None) -> bool:
     """Sleep until the bytes moved by the end of the next call fit under ``rate`` bytes per second.
 
     Paying for a batch before it moves keeps the average at or under the rate
-    from the first call to the last.
+    from the first call to the last. The sleep is cut in slices of a tenth of a
+    second to ask ``stop()``; returns False when it said stop.
     """
-    ahead = bytes_after_call / rate - (time.monotonic() - started)
-    if ahead > 0:
-        time.sleep(ahead)
+    while True:
+        ahead = bytes_after_call / rate - (time.monotonic() - started)
+        if stop is not None and stop():
+            return False
+        if ahead <= 0:
+            return True
+        time.sleep(min(ahead, 0.1))
 
 
 def _redirect(full: npt.NDArray[np.intp], targets: npt.NDArray[np.int32],
