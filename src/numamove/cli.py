@@ -470,7 +470,7 @@ def _target_weights(text: str, kernel: Kernel, topology: Topology) -> dict[int, 
     weights: dict[int, float] = {}
     for entry in text.split(","):
         spec, colon, weight_text = entry.partition(":")
-        nodes = parse_nodemask(spec, allowed)
+        nodes = parse_nodemask(spec, allowed, kernel.node_limit())
         if weight_text == "free":
             free = {node.id: node.mem_free for node in topology.nodes}
             weights.update({node: float(free.get(node, 0)) for node in nodes})
@@ -502,7 +502,7 @@ def _check_move(kernel: Kernel, topology: Topology, pid: int, nodes: Iterable[in
     """
     import errno
 
-    from numamove.errors import NodeNotAllowedError, NodeOfflineError, NotPermittedError
+    from numamove.errors import NodeNotAllowedError, NodeOfflineError, NoSuchProcessError, NotPermittedError
     from numamove.nodemask import format_nodemask
 
     memory_nodes = {node.id for node in topology.nodes if node.has_memory}
@@ -526,7 +526,10 @@ def _check_move(kernel: Kernel, topology: Topology, pid: int, nodes: Iterable[in
                    err=True)
     if move_all and not privileged:
         raise NotPermittedError(errno.EPERM, "--all (MPOL_MF_MOVE_ALL) needs CAP_SYS_NICE", "")
-    owner = kernel.process_status(pid).get("Uid", "").split()
+    try:
+        owner = kernel.process_status(pid).get("Uid", "").split()
+    except FileNotFoundError:  # exited since the target was resolved
+        raise NoSuchProcessError(errno.ESRCH, f"no such process: pid {pid} (it exited)", "") from None
     if owner and int(owner[0]) != os.geteuid() and not privileged:
         raise NotPermittedError(errno.EPERM, f"pid {pid} belongs to another user: moving its pages needs "
                                 "CAP_SYS_NICE", "")
@@ -758,7 +761,8 @@ def move(kernel: Kernel, target: str, vma: str | None, ranges: tuple[str, ...], 
     follow_threads = to == "threads"
     weights = {} if follow_threads else _target_weights(to, kernel, topology)
     address_ranges = _ranges(ranges)
-    sources = parse_nodemask(from_nodes, kernel.online_nodes()) if from_nodes else None
+    sources = None if from_nodes is None else parse_nodemask(from_nodes, kernel.online_nodes(),
+                                                              kernel.node_limit())
     for pid in pids:
         _check_move(kernel, topology, pid, weights, move_all)
     chooser = one_node(next(iter(weights))) if len(weights) == 1 else balance(weights) if weights else None

@@ -375,3 +375,24 @@ def test_map_to_an_empty_path_is_refused(root: Path) -> None:
     assert result.exit_code == 1 and result.stdout == ""
     assert result.stderr.splitlines() == [
         "numamove: error: the picture's path is empty: give a file name such as map.png"]
+
+
+def test_an_empty_from_is_refused_not_ignored(root: Path) -> None:
+    result = run(root, "move", "123", "--to", "0", "--from", "", "--dry-run")
+    assert result.exit_code == 1
+    assert result.stderr.startswith("numamove: error: empty nodemask"), result.stderr
+
+
+def test_to_past_the_possible_nodes_names_the_kernel_bound(root: Path) -> None:
+    """The captured guest has nodes 0-2 possible: the bound comes from the kernel, not a default."""
+    result = run(root, "move", "123", "--to", "0-99999999999:1", "--dry-run")
+    assert result.exit_code == 1
+    assert "highest possible node is 2" in result.stderr, result.stderr
+
+
+def test_a_process_that_exits_before_the_checks_is_one_line(root: Path) -> None:
+    """Its stat was there when the target was resolved; its status is gone by the checks."""
+    (root / "proc" / "123" / "status").unlink()
+    result = run(root, "move", "123", "--to", "0", "--dry-run")
+    assert result.exit_code == 1
+    assert result.stderr.splitlines() == ["numamove: error: no such process: pid 123 (it exited)"]
