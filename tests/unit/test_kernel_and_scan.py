@@ -206,3 +206,26 @@ def test_the_lower_layers_never_reach_up() -> None:
         assert not {n for n in imports if n.split(".")[:2] in (["numamove", "cli"], ["numamove", "mover"],
                                                                  ["numamove", "mapview"])}, path
         assert not imports & {"click", "rich"}, path
+
+
+def test_a_process_or_thread_that_exited_reads_as_none(tmp_path: Path) -> None:
+    (tmp_path / "proc" / "5").mkdir(parents=True)
+    (tmp_path / "proc" / "5" / "comm").write_text("alive\n")
+    kernel = Kernel(tmp_path)
+    assert kernel.read_if_alive("proc/5/comm") == "alive\n"
+    assert kernel.read_if_alive("proc/6/comm") is None
+
+
+def test_another_default_kernel_serves_calls_without_one(tmp_path: Path) -> None:
+    from numamove.kernel import set_default_kernel
+    from numamove.topology import cpu_nodes
+
+    (tmp_path / "sys" / "devices" / "system" / "cpu").mkdir(parents=True)
+    (tmp_path / "sys" / "devices" / "system" / "cpu" / "online").write_text("0-3\n")
+    running = default_kernel()
+    set_default_kernel(Kernel(tmp_path))
+    try:
+        assert cpu_nodes() == {0: 0, 1: 0, 2: 0, 3: 0}  # no node directory: one node 0
+    finally:
+        set_default_kernel(running)
+    assert default_kernel() is running
