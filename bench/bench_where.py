@@ -24,7 +24,7 @@ from pathlib import Path
 from bench_move_pages import add_cpu_option, pin_to_cpu  # this folder: the scripts run from it
 
 import numamove
-from numamove.placement import scan_process
+from numamove.scan import scan_process
 
 BENCH = Path(__file__).resolve().parent
 C_SOURCE = BENCH / "where_c.c"

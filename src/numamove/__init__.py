@@ -11,7 +11,6 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from numamove._syscalls import MPOL_MF_MOVE, MPOL_MF_MOVE_ALL, MPOL_MF_STRICT
     from numamove.errors import (
         BadAddressError,
         InputTypeError,
@@ -30,6 +29,7 @@ if TYPE_CHECKING:
         UnsupportedError,
     )
     from numamove.kernel import Kernel
+    from numamove.kernel.syscalls import MPOL_MF_MOVE, MPOL_MF_MOVE_ALL, MPOL_MF_STRICT
     from numamove.mempolicy import (
         MPOL_F_RELATIVE_NODES,
         MPOL_F_STATIC_NODES,
@@ -39,6 +39,7 @@ if TYPE_CHECKING:
         mbind,
         set_mempolicy,
     )
+    from numamove.model import Application, PagePlacement, ProcessMemory, ThreadPlacement, Vma, VmaKind
     from numamove.mover import (
         MoveResult,
         Units,
@@ -53,24 +54,15 @@ if TYPE_CHECKING:
     )
     from numamove.nodemask import format_nodemask, parse_cpulist, parse_nodemask
     from numamove.pages import BATCH_PAGES, migrate_pages, move_pages
-    from numamove.placement import (
-        Application,
-        PagePlacement,
-        ProcessMemory,
-        ThreadPlacement,
-        Vma,
-        VmaKind,
-        scan_application,
-        scan_process,
-    )
+    from numamove.scan import scan_application, scan_process
     from numamove.status import PageStatus, describe_status, status_counts
     from numamove.targets import resolve_targets
     from numamove.topology import Node, Topology, nodes, read_topology
 
 _HOMES = {
-    "MPOL_MF_MOVE": "numamove._syscalls",
-    "MPOL_MF_MOVE_ALL": "numamove._syscalls",
-    "MPOL_MF_STRICT": "numamove._syscalls",
+    "MPOL_MF_MOVE": "numamove.kernel.syscalls",
+    "MPOL_MF_MOVE_ALL": "numamove.kernel.syscalls",
+    "MPOL_MF_STRICT": "numamove.kernel.syscalls",
     "BadAddressError": "numamove.errors",
     "InputTypeError": "numamove.errors",
     "InvalidInputError": "numamove.errors",
@@ -110,14 +102,14 @@ _HOMES = {
     "BATCH_PAGES": "numamove.pages",
     "migrate_pages": "numamove.pages",
     "move_pages": "numamove.pages",
-    "Application": "numamove.placement",
-    "PagePlacement": "numamove.placement",
-    "ProcessMemory": "numamove.placement",
-    "ThreadPlacement": "numamove.placement",
-    "Vma": "numamove.placement",
-    "VmaKind": "numamove.placement",
-    "scan_application": "numamove.placement",
-    "scan_process": "numamove.placement",
+    "Application": "numamove.model",
+    "PagePlacement": "numamove.model",
+    "ProcessMemory": "numamove.model",
+    "ThreadPlacement": "numamove.model",
+    "Vma": "numamove.model",
+    "VmaKind": "numamove.model",
+    "scan_application": "numamove.scan",
+    "scan_process": "numamove.scan",
     "PageStatus": "numamove.status",
     "describe_status": "numamove.status",
     "status_counts": "numamove.status",

@@ -1,4 +1,4 @@
-"""Small text formatters shared by the command and the pictures. Pure."""
+"""Small text formatters shared by the command, the pictures and messages. Pure: imports nothing."""
 
 from __future__ import annotations
 

@@ -3,6 +3,7 @@
 Each check names the argument it refuses and why, with :class:`InvalidInputError`
 (a bad value) or :class:`InputTypeError` (a bad type). Text is read as ASCII
 digits only: Python's ``int()`` also reads "١٢٣" as 123, which numactl refuses.
+May import: :mod:`numamove.errors`.
 """
 
 from __future__ import annotations

@@ -19,7 +19,9 @@
         └── BadAddressError                             EFAULT
 
 A page that fails to move is not an exception: its negative errno is data in
-the status array (see :class:`numamove.PageStatus`).
+the status array (see :class:`numamove.PageStatus`). Syscall errnos become these
+in :func:`numamove.kernel.syscalls.translate`, failed /proc reads in
+:func:`numamove.kernel.process.process_error`. Imports nothing of numamove.
 """
 
 from __future__ import annotations

@@ -1,4 +1,6 @@
-"""numactl's nodemask syntax, parsed and printed. Pure: no I/O.
+"""numactl's nodemask syntax, parsed and printed. Pure: no I/O (the kernel's cpulist and
+nodelist files are parsed here, read elsewhere). May import: :mod:`numamove._inputs`,
+:mod:`numamove.errors`.
 
 Accepted forms, as numactl(8) documents them:
 

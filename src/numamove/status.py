@@ -2,6 +2,7 @@
 
 A status is a node id (>= 0) or a negative errno. Failures are data: a whole
 status array is summarised with numpy, never walked page by page in Python.
+Pure: touches no kernel file. May import: numpy, :mod:`numamove._inputs`, :mod:`numamove.errors`.
 """
 
 from __future__ import annotations

@@ -4,6 +4,9 @@ Read from /proc/PID/comm, /proc/PID/stat and the cgroup v2 file system's
 cgroup.procs; each process counts once, however many threads it has. Kernel
 threads and zombies have no user memory: named by pid they are refused with a
 :class:`NoUserMemoryError`, and a name pattern or a cgroup leaves them out.
+A process that exits while the list is made is skipped (:meth:`Kernel.read_if_alive`).
+
+May import: :mod:`numamove.kernel`, :mod:`numamove.errors`.
 """
 
 from __future__ import annotations
@@ -14,7 +17,7 @@ import re
 
 from numamove._inputs import compile_pattern
 from numamove.errors import InvalidInputError, NoSuchProcessError
-from numamove.kernel import Kernel, default_kernel
+from numamove.kernel import DEFAULT, Kernel, explain, takes_kernel_or_default
 
 __all__ = ["NoUserMemoryError", "is_pid_list", "no_user_memory", "resolve_targets"]
 
@@ -32,7 +35,8 @@ class NoUserMemoryError(InvalidInputError):
     """The process has no user memory to show or move: a kernel thread, or a zombie."""
 
 
-def resolve_targets(spec: str, kernel: Kernel | None = None, *, exclude_self: bool = True) -> list[int]:
+@takes_kernel_or_default
+def resolve_targets(spec: str, kernel: Kernel = DEFAULT, *, exclude_self: bool = True) -> list[int]:
     """The pids that ``spec`` names, in ascending order.
 
     - ``1234`` or ``1234,5678``: those processes (each must exist and have user memory);
@@ -44,7 +48,6 @@ def resolve_targets(spec: str, kernel: Kernel | None = None, *, exclude_self: bo
     A pattern or a cgroup leaves out kernel threads and zombies (read from
     /proc/PID/stat); when nothing else is left, :class:`NoUserMemoryError`.
     """
-    kernel = kernel or default_kernel()
     text = spec.strip()
     if not text:
         raise InvalidInputError("empty target: expected a pid, pids, a name pattern or a cgroup path")
@@ -64,17 +67,16 @@ def is_pid_list(spec: str) -> bool:
     return bool(_PID_LIST.fullmatch(spec.strip()))
 
 
-def no_user_memory(pid: int, kernel: Kernel | None = None) -> str | None:
+@takes_kernel_or_default
+def no_user_memory(pid: int, kernel: Kernel = DEFAULT) -> str | None:
     """Why ``pid`` has no user memory ("pid 2 (kthreadd) is a kernel thread: ..."), or None.
 
     Reads /proc/PID/stat: the PF_KTHREAD bit of the flags field, and state Z
     (zombie) or X (dead). None too when the file cannot be read or parsed:
     whoever reads the process next reports that.
     """
-    kernel = kernel or default_kernel()
-    try:
-        text = kernel.read_text(f"proc/{pid}/stat")
-    except OSError:
+    text = kernel.read_if_alive(f"proc/{pid}/stat")
+    if text is None:
         return None
     opening, closing = text.find("("), text.rfind(")")  # the name may hold ")" and spaces
     fields = text[closing + 1:].split()  # fields 3 onwards
@@ -111,7 +113,7 @@ def _pids(text: str, kernel: Kernel) -> list[int]:
             raise InvalidInputError(f"pid {shown} is not a process id: pids run from 1 to "
                                     f"{PID_MAX_LIMIT - 1}")
         if not kernel.exists(f"proc/{pid}/stat"):
-            raise NoSuchProcessError(errno.ESRCH, f"no such process: pid {pid}", "")
+            raise NoSuchProcessError(errno.ESRCH, explain.no_such_process(pid), "")
         reason = no_user_memory(pid, kernel)
         if reason:
             raise NoUserMemoryError(reason)
@@ -160,11 +162,10 @@ def _by_name(pattern: str, kernel: Kernel, exclude_self: bool) -> list[int]:
     for entry in kernel.listdir("proc"):
         if not entry.isdigit() or (exclude_self and int(entry) == own):
             continue
-        try:
-            name = kernel.read_text(f"proc/{entry}/comm").rstrip("\n")
-        except OSError:
+        name = kernel.read_if_alive(f"proc/{entry}/comm")
+        if name is None:
             continue  # exited while we looked
-        if regex.search(name):
+        if regex.search(name.rstrip("\n")):
             pids.append(int(entry))
     if not pids:
         raise InvalidInputError(f"no process name matches {_shown(pattern)}")

@@ -26,10 +26,10 @@ from click.testing import CliRunner, Result
 
 import numamove
 from numamove import MPOL_MF_MOVE, MPOL_MF_MOVE_ALL
-from numamove._syscalls import LinuxSyscalls
 from numamove.cli import main
+from numamove.kernel.syscalls import LinuxSyscalls
 from numamove.mover import Units, move_units, one_node, units_from_scan
-from numamove.placement import scan_process
+from numamove.scan import scan_process
 
 from .conftest import PAGE_SIZE, Channel, Layout, Region, forked, raw_mmap
 

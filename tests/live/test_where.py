@@ -17,7 +17,7 @@ from click.testing import CliRunner
 
 import numamove
 from numamove.cli import main
-from numamove.placement import scan_application, scan_process
+from numamove.scan import scan_application, scan_process
 
 from .conftest import PAGE_SIZE, Channel, ForkedChild, Layout, Region, forked, raw_mmap
 
@@ -137,7 +137,7 @@ def test_per_page_view_matches_a_raw_query(method: str,
                                            workload: tuple[ForkedChild, dict[str, list[int]]]) -> None:
     child, _ = workload
     scan = scan_process(child.pid, pages=True, method=method)
-    assert scan.method == {"pagemap": "pagemap", "query": "move_pages"}[method]
+    assert scan.method == method
     checked = 0
     for vma in scan.vmas:
         if vma.pages is None:
@@ -325,7 +325,7 @@ def test_without_pfns_the_scan_queries_instead(layout: Layout, drop: str) -> Non
         report = json.loads(child.receive())
     if drop == "user namespace":
         assert report["cap_eff"] >> 21 & 1, "root in its own user namespace has CAP_SYS_ADMIN there"
-    assert report["method"] == "move_pages"
+    assert report["method"] == "query"
     assert report["pages_by_node"] == {str(layout.cpu_nodes[1]): 16}
     assert "CAP_SYS_ADMIN" in report["refused"]
 

@@ -15,7 +15,7 @@ import numamove
 from numamove import cli
 from numamove.cli import main
 from numamove.errors import InvalidInputError, NoSuchProcessError
-from numamove.placement import parse_address_range
+from numamove.selection import parse_address_range
 from numamove.targets import NoUserMemoryError, no_user_memory, resolve_targets
 from numamove.topology import read_topology
 

@@ -14,7 +14,7 @@ import pytest
 
 import numamove
 from numamove._inputs import ascii_int, check_int, check_pid, node_ids
-from numamove._syscalls import nodemask_words
+from numamove.kernel.syscalls import nodemask_words
 
 from .fakes import FakeSyscalls
 

@@ -26,7 +26,7 @@ from numamove.mapview import (
     render_png,
     render_text,
 )
-from numamove.placement import PagePlacement, ProcessMemory, Vma, VmaKind
+from numamove.model import PagePlacement, ProcessMemory, Vma, VmaKind
 from numamove.topology import Node
 
 PAGE = 4096

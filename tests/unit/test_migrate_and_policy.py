@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 
 import numamove
-from numamove._syscalls import nodemask_words, nodes_from_words
+from numamove.kernel.syscalls import nodemask_words, nodes_from_words
 
 from .fakes import FakeSyscalls
 

@@ -198,7 +198,7 @@ def test_failure_in_a_later_batch_says_how_far_it_got(kernel: numamove.Kernel, f
 
 
 def test_unsupported_architecture() -> None:
-    from numamove._syscalls import LinuxSyscalls
+    from numamove.kernel.syscalls import LinuxSyscalls
 
     kernel = numamove.Kernel(syscalls=LinuxSyscalls(machine="riscv64"))
     with pytest.raises(numamove.UnsupportedError, match="not known for the riscv64 architecture"):
@@ -212,7 +212,7 @@ def test_enosys_is_unsupported(kernel: numamove.Kernel, fake: FakeSyscalls) -> N
 
 
 def test_syscall_numbers() -> None:
-    from numamove._syscalls import SYSCALL_NUMBERS
+    from numamove.kernel.syscalls import SYSCALL_NUMBERS
 
     assert SYSCALL_NUMBERS["x86_64"]["move_pages"] == 279
     assert SYSCALL_NUMBERS["aarch64"]["move_pages"] == 239

@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 
 import numamove
+from numamove.model import PagePlacement, ProcessMemory, Vma, VmaKind
 from numamove.mover import Units, by_source, interleave, move_units, one_node, remap_nodes, units_from_scan
-from numamove.placement import PagePlacement, ProcessMemory, Vma, VmaKind
 
 from .fakes import FakeSyscalls
 
@@ -170,7 +170,7 @@ def test_units_from_scan_groups_huge_pages() -> None:
 
 
 def test_thread_nodes_follow_the_threads() -> None:
-    from numamove.placement import ThreadPlacement
+    from numamove.model import ThreadPlacement
 
     memory = ProcessMemory(pid=3, name="x", vmas=[], method="pagemap", threads=[
         ThreadPlacement(3, 1, 1), ThreadPlacement(4, 0, 0), ThreadPlacement(5, 1, 1)])

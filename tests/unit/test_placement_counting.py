@@ -9,22 +9,14 @@ import numpy as np
 import pytest
 
 from numamove.kernel import Kernel
-from numamove.placement import (
-    _CHUNK,
-    PAGE_SIZE,
-    ZERO_PAGE,
-    Vma,
-    VmaKind,
-    _add_counts,
-    _batches,
-    _borrow_buffers,
-    _count_batch,
-    _count_pages,
-    _FrameNodes,
-    _scan_pages,
-    _scan_present,
-)
-from numamove.procfs import PM_EXCLUSIVE, PM_PRESENT, PM_SOFT_DIRTY, PM_SWAP, pfn_nodes
+from numamove.model import Vma, VmaKind
+from numamove.procfs import PM_EXCLUSIVE, PM_PRESENT, PM_SOFT_DIRTY, PM_SWAP
+from numamove.scan.placement import add_counts, check_kept_size, place_with
+from numamove.scan.reader import batches as make_batches
+from numamove.topology.frames import FrameNodes
+from numamove.units import CHUNK_PAGES, PAGE_SIZE, ZERO_PAGE
+
+from .reference import pfn_nodes
 
 BLOCK = 64  # frames per memory block: small, so a few thousand frames cross many blocks
 ZERO = ((70, 1), (512, 512))  # the 4 KiB zero page and a huge zero page
@@ -52,7 +44,7 @@ def entries_for(pfns: np.ndarray, rng: np.random.Generator, swapped: int, absent
     np.array([3], dtype=np.int32),
 ])
 def test_runs_count_and_look_up_as_the_block_table_does(table: np.ndarray) -> None:
-    frames = _FrameNodes.build(BLOCK, table, ZERO)
+    frames = FrameNodes.build(BLOCK, table, ZERO)
     rng = np.random.default_rng(7)
     for trial in range(40):
         low = int(rng.integers(0, len(table) * BLOCK))
@@ -76,7 +68,7 @@ def test_runs_count_and_look_up_as_the_block_table_does(table: np.ndarray) -> No
 
 
 def test_runs_leave_out_frame_zero_and_frames_past_the_table() -> None:
-    frames = _FrameNodes.build(BLOCK, np.array([0, 1], dtype=np.int32), ())
+    frames = FrameNodes.build(BLOCK, np.array([0, 1], dtype=np.int32), ())
     pfns = np.array([0, 1, BLOCK, 2 * BLOCK, 1 << 50], dtype=np.uint64)
     assert frames.lookup(pfns).tolist() == [-1, 0, 1, -1, -1]
     counted: dict[int, int] = {}
@@ -91,7 +83,7 @@ def test_runs_leave_out_frame_zero_and_frames_past_the_table() -> None:
 def test_add_counts_matches_bincount(statuses: list[int]) -> None:
     array = np.array(statuses, dtype=np.int32)
     counted: dict[int, int] = {1: 10}
-    _add_counts(array, counted)
+    add_counts(array, counted)
     expected = {1: 10}
     for status in statuses:
         if status >= 0:
@@ -104,9 +96,9 @@ def test_counting_in_chunks_and_groups_agrees_with_the_per_page_arrays(tmp_path:
     per-page arrays, on a pagemap file written here."""
     rng = np.random.default_rng(11)
     table = np.array([-1, 0, 0, 1, 1, 2, -1, 2], dtype=np.int32)
-    frames = _FrameNodes.build(BLOCK, table, ZERO)
+    frames = FrameNodes.build(BLOCK, table, ZERO)
     vmas, at = [], 0x7F00_0000_0000 // PAGE_SIZE
-    for size in [1, 3, 40, 2, 300, 5, _CHUNK + 700, 8, 1, 90, 2 * _CHUNK]:
+    for size in [1, 3, 40, 2, 300, 5, CHUNK_PAGES + 700, 8, 1, 90, 2 * CHUNK_PAGES]:
         at += int(rng.integers(0, 2)) * int(rng.integers(1, 400))  # some side by side, some apart
         vmas.append(Vma(start=at * PAGE_SIZE, end=(at + size) * PAGE_SIZE, perms="rw-p", offset=0, path="",
                         kind=VmaKind.ANON, policy="", page_size=PAGE_SIZE, pages_by_node={}))
@@ -131,27 +123,18 @@ def test_counting_in_chunks_and_groups_agrees_with_the_per_page_arrays(tmp_path:
     kernel = Kernel(tmp_path)
 
     expected = [dataclasses.replace(vma) for vma in vmas]
-    with kernel.open("proc/9/pagemap") as pagemap:
-        for vma in expected:
-            _scan_pages(kernel, 9, pagemap, vma, frames)
-        batches = _batches(vmas)
-        assert any(len(batch) > 1 for batch in batches)  # runs far apart, counted in one pass
-        assert any(len(run) > 1 for batch in batches for run in batch)  # neighbours, read in one call
-        assert any(len(batch) == 1 and len(batch[0]) == 1 for batch in batches)  # a large VMA alone
-        with _borrow_buffers() as buffers:
-            for batch in batches:
-                if len(batch) == 1 and len(batch[0]) == 1:
-                    _count_pages(kernel, 9, pagemap, batch[0][0], frames, buffers)
-                else:
-                    _count_batch(kernel, 9, pagemap, batch, frames, buffers)
+    place_with(kernel, 9, expected, frames, "all")
+    batches = make_batches(vmas)
+    assert any(len(batch) > 1 for batch in batches)  # runs far apart, counted in one pass
+    assert any(len(run) > 1 for batch in batches for run in batch)  # neighbours, read in one call
+    assert any(len(batch) == 1 and len(batch[0]) == 1 for batch in batches)  # a large VMA alone
+    place_with(kernel, 9, vmas, frames, "")
     assert [(v.pages_by_node, v.swapped) for v in vmas] == [(v.pages_by_node, v.swapped) for v in expected]
-    assert sum(sum(v.pages_by_node.values()) for v in vmas) > _CHUNK
+    assert sum(sum(v.pages_by_node.values()) for v in vmas) > CHUNK_PAGES
 
     # The present pages alone (what a move keeps), read chunk by chunk, are the same pages.
     present_only = [dataclasses.replace(vma) for vma in vmas]
-    with kernel.open("proc/9/pagemap") as pagemap, _borrow_buffers() as buffers:
-        for vma in present_only:
-            _scan_present(kernel, 9, pagemap, vma, frames, buffers)
+    place_with(kernel, 9, present_only, frames, "present")
     for sparse, dense in zip(present_only, expected, strict=True):
         assert sparse.pages is not None and dense.pages is not None and sparse.pages.present_only
         own = entries[dense.start // PAGE_SIZE - first:dense.end // PAGE_SIZE - first]
@@ -163,7 +146,6 @@ def test_counting_in_chunks_and_groups_agrees_with_the_per_page_arrays(tmp_path:
 
 def test_a_per_page_view_bigger_than_a_quarter_of_available_memory_is_refused(tmp_path: Path) -> None:
     from numamove.errors import InvalidInputError
-    from numamove.placement import _check_kept_size
 
     (tmp_path / "proc").mkdir()
     (tmp_path / "proc" / "meminfo").write_text("MemTotal: 4000000 kB\nMemAvailable: 2000000 kB\n")
@@ -174,13 +156,13 @@ def test_a_per_page_view_bigger_than_a_quarter_of_available_memory_is_refused(tm
                    kind=VmaKind.ANON, policy="", page_size=PAGE_SIZE, pages_by_node={})
 
     small = [vma(0x10000, 100, "/usr/lib/libc.so.6"), vma(0x7F0000000000, 1000)]
-    _check_kept_size(kernel, 7, small)  # 1,100 pages: a few tens of KiB
+    check_kept_size(kernel, 7, small)  # 1,100 pages: a few tens of KiB
     # 2,000,000 kB available: a quarter is 500,000 kB, about 10.4 million pages at 48 bytes each.
     huge = [*small, vma(0x7E0000000000, 12 << 20)]
     with pytest.raises(InvalidInputError) as caught:
-        _check_kept_size(kernel, 7, huge)
+        check_kept_size(kernel, 7, huge)
     message = str(caught.value)
     assert "pid 7" in message and "0x7e0000000000-0x7e0c00000000" in message and "--range" in message
     assert "\n" not in message
     (tmp_path / "proc" / "meminfo").write_text("MemTotal: 4000000 kB\n")  # no MemAvailable: no limit
-    _check_kept_size(kernel, 7, huge)
+    check_kept_size(kernel, 7, huge)

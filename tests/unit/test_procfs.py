@@ -30,8 +30,9 @@ from numamove.procfs import (
     parse_numa_maps,
     parse_smaps,
     parse_task_stat,
-    pfn_nodes,
 )
+
+from .reference import pfn_nodes
 
 PROCFS = Path(__file__).resolve().parent.parent / "fixtures" / "procfs"
 PAGE = 4096
@@ -644,7 +645,7 @@ def test_live_pagemap_shows_touched_pages_present() -> None:
 
 
 def test_numa_maps_one_match_path_agrees_with_the_word_by_word_parser() -> None:
-    from numamove.procfs import _NUMA_LINE, _numa_maps_by_word
+    from numamove.procfs.numa_maps import _NUMA_LINE, _numa_maps_by_word
 
     lines = [line for name in ("numa_maps", "numa_maps_handwritten")
              for line in fixture_text(name).splitlines() if line]

@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 
 import numamove
-from numamove._parsers import parse_distance, parse_node_meminfo, parse_status
+from numamove.procfs import parse_distance, parse_node_meminfo, parse_status
 
 from .conftest import FIXTURES
 

@@ -1,8 +1,13 @@
-"""NUMA topology: nodes, their CPUs, memory, distances and memory tiers.
+"""NUMA topology: nodes, their CPUs, memory, distances and memory tiers; CPU -> node.
 
 Read from /sys/devices/system/node (node states, nodeN/cpulist, meminfo,
 distance), /sys/devices/virtual/memory_tiering (memory_tierN/nodelist),
 /proc/sys/kernel/numa_balancing and /sys/kernel/mm/numa/demotion_enabled.
+:func:`cpu_node_map` keeps the CPU -> node map on the Kernel while no CPU is
+added. PFN -> node (which node's memory a page frame is) is in :mod:`.frames`.
+
+May import: :mod:`numamove.kernel`, :mod:`numamove.procfs`, :mod:`numamove.nodemask`,
+:mod:`numamove.errors`. No numpy here: ``numamove nodes`` loads none.
 """
 
 from __future__ import annotations
@@ -11,12 +16,14 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from numamove._parsers import parse_distance, parse_meminfo, parse_node_meminfo
 from numamove.errors import TopologyError
-from numamove.kernel import NODE_DIR, Kernel, default_kernel
+from numamove.kernel import DEFAULT, NODE_DIR, Kernel, takes_kernel_or_default
 from numamove.nodemask import parse_cpulist
+from numamove.procfs.sysfs import parse_distance, parse_meminfo, parse_node_meminfo
 
-__all__ = ["Node", "Topology", "cpu_nodes", "nodes", "read_topology"]
+__all__ = ["Node", "Topology", "cpu_node_map", "cpu_nodes", "nodes", "read_topology"]
+
+CPU_DIR = "sys/devices/system/cpu"
 
 TIER_DIR = "sys/devices/virtual/memory_tiering"
 
@@ -74,9 +81,9 @@ class Topology:
         raise KeyError(node_id)
 
 
-def read_topology(kernel: Kernel | None = None) -> Topology:
+@takes_kernel_or_default
+def read_topology(kernel: Kernel = DEFAULT) -> Topology:
     """The topology of ``kernel`` (the running one by default)."""
-    kernel = kernel or default_kernel()
     if not kernel.exists(NODE_DIR):
         return _without_numa(kernel)
     online = sorted(kernel.online_nodes())
@@ -113,18 +120,25 @@ def read_topology(kernel: Kernel | None = None) -> Topology:
     )
 
 
-def nodes(kernel: Kernel | None = None) -> list[Node]:
+@takes_kernel_or_default
+def nodes(kernel: Kernel = DEFAULT) -> list[Node]:
     """The online NUMA nodes, in id order."""
     return list(read_topology(kernel).nodes)
 
 
-def cpu_nodes(kernel: Kernel | None = None) -> dict[int, int]:
+@takes_kernel_or_default
+def cpu_nodes(kernel: Kernel = DEFAULT) -> dict[int, int]:
     """CPU id -> node id, from the online nodes' cpulist files alone (cheaper than read_topology)."""
-    kernel = kernel or default_kernel()
     if not kernel.exists(NODE_DIR):
-        return dict.fromkeys(parse_cpulist(kernel.read_text("sys/devices/system/cpu/online")), 0)
+        return dict.fromkeys(parse_cpulist(kernel.read_text(f"{CPU_DIR}/online")), 0)
     return {cpu: node for node in sorted(kernel.online_nodes())
             for cpu in parse_cpulist(kernel.read_text(f"{NODE_DIR}/node{node}/cpulist"))}
+
+
+def cpu_node_map(kernel: Kernel, fresh: bool = False) -> dict[int, int]:
+    """:func:`cpu_nodes`, kept on ``kernel`` while no CPU is added: a CPU keeps its node while the
+    machine runs. ``fresh`` reads it again (a CPU that came online since)."""
+    return kernel.kept("cpu_nodes", lambda: cpu_nodes(kernel), watch=CPU_DIR, fresh=fresh)
 
 
 def _without_numa(kernel: Kernel) -> Topology:
