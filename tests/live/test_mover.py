@@ -733,16 +733,17 @@ def test_migration_c_shared(layout: Layout, region: MakeRegion) -> None:
 
 
 @pytest.mark.parametrize(("arguments", "message"), [
-    (["--to", "7"], "node 7 is not online (online: {online})"),
-    (["--to", "5-6"], "node 5 is not online (online: {online})"),
+    (["--to", "7"], "'7': node 7 does not exist (the highest possible node is {highest})"),
+    (["--to", "5-6"], "'5-6': node 6 does not exist (the highest possible node is {highest})"),
     (["--to", "0:x"], "--to '0:x': weight 'x' is not a finite positive number (like 3 or 0.5) nor 'free'"),
     (["--to", "1", "--range", "{start}-{middle_end}", "--range", "{middle}-{end}"],
      "ranges {start}-{middle_end} and {middle}-{end} overlap"),
-], ids=["offline", "offline-range", "bad-weight", "overlapping-ranges"])
+], ids=["past-possible", "past-possible-range", "bad-weight", "overlapping-ranges"])
 def test_bad_input_moves_nothing(layout: Layout, arguments: list[str], message: str) -> None:
     source = layout.cpu_nodes[0]
     with target(16, source) as t:
-        values = {"online": numamove.format_nodemask(layout.online), "start": f"{t.base:#x}",
+        values = {"online": numamove.format_nodemask(layout.online), "highest": str(max(layout.online)),
+                  "start": f"{t.base:#x}",
                   "middle": f"{t.base + 4 * PAGE_SIZE:#x}", "middle_end": f"{t.base + 8 * PAGE_SIZE:#x}",
                   "end": f"{t.end:#x}"}
         result = cli("move", str(t.pid), *(a.format(**values) for a in arguments))
