@@ -37,6 +37,8 @@ def picture_format(path: str | os.PathLike[str]) -> str:
     :data:`PICTURE_FORMATS`, the folder does not exist, or the path is a folder.
     """
     text = os.fspath(path)
+    if not text:
+        raise InvalidInputError("the picture's path is empty: give a file name such as map.png")
     target = os.path.realpath(text)
     if os.path.isdir(target):
         raise InvalidInputError(f"{text}: is a directory")
