@@ -434,8 +434,8 @@ def map_command(kernel: Kernel, target: str, vma: str | None, ranges: tuple[str,
     Reads /proc/PID/maps, smaps, numa_maps and pagemap (and move_pages(2)
     without CAP_SYS_ADMIN).
     """
-    from numamove.mapview import parse_size, picture_format, render_png, render_text
     from numamove.placement import scan_process, vma_selector
+    from numamove.render import parse_size, picture_format, render_png, render_text
     from numamove.topology import read_topology
 
     try:

@@ -268,7 +268,7 @@ def test_map_png_shows_every_node(layout: Layout, tmp_path: Path,
                                   workload: tuple[ForkedChild, dict[str, list[int]]]) -> None:
     from PIL import Image
 
-    from numamove.mapview import NODE_COLORS
+    from numamove.render import NODE_COLORS
 
     child, _ = workload
     picture = tmp_path / "map.png"

@@ -3,9 +3,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-import types
 
-import pytest
 from click.testing import CliRunner
 
 import numamove
@@ -44,23 +42,6 @@ def test_python_dash_m_runs_the_cli() -> None:
     run = subprocess.run([sys.executable, "-m", "numamove", "--root", ROOT, "nodes", "--json"],
                          capture_output=True, text=True, check=True)
     assert len(json.loads(run.stdout)) == 3
-
-
-def test_all_is_complete_and_exported() -> None:
-    public = {name for name in dir(numamove)
-              if not name.startswith("_") and not isinstance(getattr(numamove, name), types.ModuleType)}
-    assert public == set(numamove.__all__) - {"__version__"}
-    for name in numamove.__all__:
-        assert getattr(numamove, name) is not None
-
-
-def test_names_load_on_first_use_so_commands_pay_only_for_what_they_need() -> None:
-    code = ("import sys, numamove, numamove.cli; numamove.Kernel; numamove.NumaMoveError; "
-            "numamove.read_topology; print(sorted(m for m in ('numpy', 'ctypes') if m in sys.modules))")
-    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    assert run.stdout.strip() == "[]"
-    with pytest.raises(AttributeError, match="no attribute 'nothing'"):
-        numamove.nothing  # noqa: B018
 
 
 def test_contract_constants() -> None:

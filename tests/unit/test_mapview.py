@@ -15,7 +15,8 @@ import numpy.typing as npt
 import pytest
 
 from numamove.errors import InvalidInputError, KernelError, UnsupportedError
-from numamove.mapview import (
+from numamove.model import PagePlacement, ProcessMemory, Vma, VmaKind
+from numamove.render import (
     NODE_COLORS,
     NOT_PRESENT_COLOR,
     SWAPPED_COLOR,
@@ -26,7 +27,6 @@ from numamove.mapview import (
     render_png,
     render_text,
 )
-from numamove.model import PagePlacement, ProcessMemory, Vma, VmaKind
 from numamove.topology import Node
 
 PAGE = 4096
