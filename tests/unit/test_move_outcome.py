@@ -222,3 +222,10 @@ def test_first_ctrl_c_asks_to_stop_the_second_aborts_and_the_handler_is_restored
         assert stop()  # asked, not raised
         os.kill(os.getpid(), signal.SIGINT)
     assert signal.getsignal(signal.SIGINT) is before
+
+
+@pytest.mark.parametrize(("pid", "error"), [
+    ("1234", numamove.InputTypeError), (True, numamove.InputTypeError), (-1, numamove.InvalidInputError)])
+def test_move_units_refuses_a_bad_pid_with_nothing_to_move(pid: object, error: type[Exception]) -> None:
+    with pytest.raises(error, match="pid"):
+        move_units(pid, units([]), one_node(0), kernel=numamove.Kernel(ROOT, FakeSyscalls()))  # type: ignore[arg-type]
