@@ -94,7 +94,7 @@ def mover_pass(addresses: npt.NDArray[np.uint64], node: int, budget: float,
     done = [0]
 
     def record(pages_done: int, total: int) -> None:
-        if sizes is not None:
+        if sizes is not None and pages_done > done[0]:  # the mover reports (0, total) before its first call
             sizes.append(pages_done - done[0])
         done[0] = pages_done
 

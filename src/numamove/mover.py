@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import numpy.typing as npt
 
-from numamove._inputs import check_int, node_ids
+from numamove._inputs import check_int, check_pid, node_ids
 from numamove._syscalls import MPOL_MF_MOVE, MPOL_MF_MOVE_ALL
 from numamove.errors import InputTypeError, InvalidInputError, InvalidRequestError, NoSuchProcessError
 from numamove.kernel import Kernel, default_kernel
@@ -405,6 +405,7 @@ def move_units(
     ``budget`` is in seconds (1 ms to 10 s), ``rate`` in bytes per second (at least
     :data:`MIN_RATE`); both must be finite.
     """
+    pid = check_pid(pid)  # refused even when there is nothing to move
     budget = _check_setting("budget", budget, MIN_BUDGET, MAX_BUDGET, "s")
     if rate is not None:
         rate = _check_setting("rate", rate, MIN_RATE, math.inf, " bytes/s")

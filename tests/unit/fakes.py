@@ -7,6 +7,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from numamove.mover import Units
+
 
 @dataclass
 class MoveCall:
@@ -81,3 +83,19 @@ class FakeSyscalls:
 
 def _bits(words: ctypes.Array[ctypes.c_ulong]) -> frozenset[int]:
     return frozenset(i * 64 + b for i, w in enumerate(words) for b in range(64) if w >> b & 1)
+
+
+BASE = 0x7F00_0000_0000
+"""Where the made-up units of the mover tests start."""
+
+
+def units(nodes: list[int], sizes: list[int] | None = None) -> Units:
+    """Units on ``nodes`` (negative: not present), one after another from BASE, of ``sizes`` base pages."""
+    sizes = sizes or [1] * len(nodes)
+    starts = BASE + np.concatenate([[0], np.cumsum(sizes)[:-1]]).astype(np.uint64) * np.uint64(4096)
+    return Units(starts.astype(np.uint64), np.array(sizes, dtype=np.int64), np.array(nodes, dtype=np.int32))
+
+
+def place(fake: FakeSyscalls, u: Units) -> None:
+    """Tell the fake kernel where the units' pages are now."""
+    fake.placement = {int(a): int(n) for a, n in zip(u.addresses, u.nodes, strict=True) if n >= 0}

@@ -13,23 +13,13 @@ from click.testing import CliRunner
 import numamove
 from numamove import MPOL_MF_MOVE_ALL
 from numamove.cli import main, move_exit_status
-from numamove.mover import CallTimes, Units, _Costs, move_units, one_node
+from numamove.mover import CallTimes, _Costs, move_units, one_node
 
 from .conftest import FIXTURES
-from .fakes import FakeSyscalls
+from .fakes import FakeSyscalls, place, units
 
-BASE = 0x7F00_0000_0000
 ROOT = str(FIXTURES / "qemu-3node-hmat")
 
-
-def units(nodes: list[int], sizes: list[int] | None = None) -> Units:
-    sizes = sizes or [1] * len(nodes)
-    starts = BASE + np.concatenate([[0], np.cumsum(sizes)[:-1]]).astype(np.uint64) * np.uint64(4096)
-    return Units(starts.astype(np.uint64), np.array(sizes, dtype=np.int64), np.array(nodes, dtype=np.int32))
-
-
-def place(fake: FakeSyscalls, u: Units) -> None:
-    fake.placement = {int(a): int(n) for a, n in zip(u.addresses, u.nodes, strict=True) if n >= 0}
 
 
 class SharingSyscalls(FakeSyscalls):
@@ -232,3 +222,10 @@ def test_first_ctrl_c_asks_to_stop_the_second_aborts_and_the_handler_is_restored
         assert stop()  # asked, not raised
         os.kill(os.getpid(), signal.SIGINT)
     assert signal.getsignal(signal.SIGINT) is before
+
+
+@pytest.mark.parametrize(("pid", "error"), [
+    ("1234", numamove.InputTypeError), (True, numamove.InputTypeError), (-1, numamove.InvalidInputError)])
+def test_move_units_refuses_a_bad_pid_with_nothing_to_move(pid: object, error: type[Exception]) -> None:
+    with pytest.raises(error, match="pid"):
+        move_units(pid, units([]), one_node(0), kernel=numamove.Kernel(ROOT, FakeSyscalls()))  # type: ignore[arg-type]

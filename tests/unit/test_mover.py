@@ -8,22 +8,12 @@ import pytest
 
 import numamove
 from numamove.model import PagePlacement, ProcessMemory, Vma, VmaKind
-from numamove.mover import Units, by_source, interleave, move_units, one_node, remap_nodes, units_from_scan
+from numamove.mover import by_source, interleave, move_units, one_node, remap_nodes, units_from_scan
 
-from .fakes import FakeSyscalls
+from .fakes import BASE, FakeSyscalls, place, units
 
-BASE = 0x7F00_0000_0000
 PAGE = 4096
 
-
-def units(nodes: list[int], sizes: list[int] | None = None) -> Units:
-    sizes = sizes or [1] * len(nodes)
-    starts = BASE + np.concatenate([[0], np.cumsum(sizes)[:-1]]).astype(np.uint64) * np.uint64(4096)
-    return Units(starts.astype(np.uint64), np.array(sizes, dtype=np.int64), np.array(nodes, dtype=np.int32))
-
-
-def place(fake: FakeSyscalls, u: Units) -> None:
-    fake.placement = {int(a): int(n) for a, n in zip(u.addresses, u.nodes, strict=True) if n >= 0}
 
 
 def test_interleave_follows_the_weights_in_base_pages() -> None:
