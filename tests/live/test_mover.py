@@ -28,8 +28,11 @@ import numamove
 from numamove import MPOL_MF_MOVE, MPOL_MF_MOVE_ALL
 from numamove._syscalls import LinuxSyscalls
 from numamove.cli import main
-from numamove.mover import Units, move_units, one_node, units_from_scan
+from numamove.move.engine import move_units
+from numamove.move.from_scan import units_from_scan
 from numamove.placement import scan_process
+from numamove.policy.choosers import one_node
+from numamove.policy.units import Units
 
 from .conftest import PAGE_SIZE, Channel, Layout, Region, forked, raw_mmap
 

@@ -1,6 +1,10 @@
 """NUMA memory policies: mbind(2), set_mempolicy(2) and get_mempolicy(2).
 
 These act on the calling process (the kernel has no pid argument for them).
+
+Kernel interface: mbind(2), set_mempolicy(2), get_mempolicy(2), through a Kernel's
+syscalls (numamove._syscalls).
+May import: ctypes, numamove.kernel, numamove._syscalls, numamove._inputs.
 """
 
 from __future__ import annotations
