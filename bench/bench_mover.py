@@ -1,4 +1,4 @@
-"""How the mover (numamove.mover.move_units) and `numamove migrate` compare with C and numactl.
+"""How the mover (numamove.move.engine.move_units) and `numamove migrate` compare with C and numactl.
 
 1. The mover against C (bench/move_batches_c.c) calling move_pages(2) with the
    same batch sizes, moving 4 KiB pages between two nodes and back.
@@ -42,7 +42,9 @@ from bench_move_pages import (  # this folder: the scripts run from it
 )
 
 import numamove
-from numamove.mover import Units, move_units, one_node
+from numamove.move.engine import move_units
+from numamove.policy.choosers import one_node
+from numamove.policy.units import Units
 
 C_SOURCE = Path(__file__).resolve().parent / "move_batches_c.c"
 PAGE = mmap.PAGESIZE

@@ -25,7 +25,7 @@
 #include <unistd.h>
 
 #define MPOL_MF_MOVE (1 << 1)
-#define MAX_BATCH 65536 /* numamove.mover.MAX_BATCH */
+#define MAX_BATCH 65536 /* numamove.move.engine.MAX_BATCH */
 #define MAX_SIZES 64
 
 static void die(const char *what)

@@ -30,7 +30,10 @@ if TYPE_CHECKING:
     )
     from numamove.kernel import Kernel
     from numamove.kernel.syscalls import MPOL_MF_MOVE, MPOL_MF_MOVE_ALL, MPOL_MF_STRICT
-    from numamove.mempolicy import (
+    from numamove.model import Application, PagePlacement, ProcessMemory, ThreadPlacement, Vma, VmaKind
+    from numamove.move.engine import move_units
+    from numamove.move.from_scan import units_from_scan
+    from numamove.move.mempolicy import (
         MPOL_F_RELATIVE_NODES,
         MPOL_F_STATIC_NODES,
         MemPolicy,
@@ -39,21 +42,11 @@ if TYPE_CHECKING:
         mbind,
         set_mempolicy,
     )
-    from numamove.model import Application, PagePlacement, ProcessMemory, ThreadPlacement, Vma, VmaKind
-    from numamove.mover import (
-        MoveResult,
-        Units,
-        balance,
-        by_source,
-        interleave,
-        move_units,
-        one_node,
-        remap_nodes,
-        thread_nodes,
-        units_from_scan,
-    )
+    from numamove.move.pages import BATCH_PAGES, migrate_pages, move_pages
+    from numamove.move.result import MoveResult
     from numamove.nodemask import format_nodemask, parse_cpulist, parse_nodemask
-    from numamove.pages import BATCH_PAGES, migrate_pages, move_pages
+    from numamove.policy.choosers import balance, by_source, interleave, one_node, remap_nodes, thread_nodes
+    from numamove.policy.units import Units
     from numamove.scan import scan_application, scan_process
     from numamove.status import PageStatus, describe_status, status_counts
     from numamove.targets import resolve_targets
@@ -79,29 +72,29 @@ _HOMES = {
     "TopologyError": "numamove.errors",
     "UnsupportedError": "numamove.errors",
     "Kernel": "numamove.kernel",
-    "MPOL_F_RELATIVE_NODES": "numamove.mempolicy",
-    "MPOL_F_STATIC_NODES": "numamove.mempolicy",
-    "MemPolicy": "numamove.mempolicy",
-    "Mode": "numamove.mempolicy",
-    "get_mempolicy": "numamove.mempolicy",
-    "mbind": "numamove.mempolicy",
-    "set_mempolicy": "numamove.mempolicy",
-    "MoveResult": "numamove.mover",
-    "Units": "numamove.mover",
-    "balance": "numamove.mover",
-    "by_source": "numamove.mover",
-    "interleave": "numamove.mover",
-    "move_units": "numamove.mover",
-    "one_node": "numamove.mover",
-    "remap_nodes": "numamove.mover",
-    "thread_nodes": "numamove.mover",
-    "units_from_scan": "numamove.mover",
+    "MPOL_F_RELATIVE_NODES": "numamove.move.mempolicy",
+    "MPOL_F_STATIC_NODES": "numamove.move.mempolicy",
+    "MemPolicy": "numamove.move.mempolicy",
+    "Mode": "numamove.move.mempolicy",
+    "get_mempolicy": "numamove.move.mempolicy",
+    "mbind": "numamove.move.mempolicy",
+    "set_mempolicy": "numamove.move.mempolicy",
+    "MoveResult": "numamove.move.result",
+    "Units": "numamove.policy.units",
+    "balance": "numamove.policy.choosers",
+    "by_source": "numamove.policy.choosers",
+    "interleave": "numamove.policy.choosers",
+    "move_units": "numamove.move.engine",
+    "one_node": "numamove.policy.choosers",
+    "remap_nodes": "numamove.policy.choosers",
+    "thread_nodes": "numamove.policy.choosers",
+    "units_from_scan": "numamove.move.from_scan",
     "format_nodemask": "numamove.nodemask",
     "parse_cpulist": "numamove.nodemask",
     "parse_nodemask": "numamove.nodemask",
-    "BATCH_PAGES": "numamove.pages",
-    "migrate_pages": "numamove.pages",
-    "move_pages": "numamove.pages",
+    "BATCH_PAGES": "numamove.move.pages",
+    "migrate_pages": "numamove.move.pages",
+    "move_pages": "numamove.move.pages",
     "Application": "numamove.model",
     "PagePlacement": "numamove.model",
     "ProcessMemory": "numamove.model",

@@ -28,7 +28,10 @@ import numamove
 from numamove import MPOL_MF_MOVE, MPOL_MF_MOVE_ALL
 from numamove.cli import main
 from numamove.kernel.syscalls import LinuxSyscalls
-from numamove.mover import Units, move_units, one_node, units_from_scan
+from numamove.move.engine import move_units
+from numamove.move.from_scan import units_from_scan
+from numamove.policy.choosers import one_node
+from numamove.policy.units import Units
 from numamove.scan import scan_process
 
 from .conftest import PAGE_SIZE, Channel, Layout, Region, forked, raw_mmap

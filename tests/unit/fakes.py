@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from numamove.mover import Units
+from numamove.policy.units import Units
 
 
 @dataclass

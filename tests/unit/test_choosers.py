@@ -10,7 +10,9 @@ import numpy as np
 import pytest
 
 import numamove
-from numamove.mover import Units, balance, interleave, plan
+from numamove.move.engine import preview
+from numamove.policy.choosers import balance, interleave
+from numamove.policy.units import Units
 
 BASE = 0x7F0000000000
 
@@ -74,15 +76,15 @@ def test_balance_moves_nothing_when_the_shares_are_met() -> None:
     u = units([0] * 101 + [1] * 101 + [2] * 100)
     targets = balance({0: 1, 1: 1, 2: 1})(u)
     assert (targets == u.nodes).all()
-    assert plan(u, balance({0: 1, 1: 1, 2: 1})).pages_moved == 0
+    assert preview(u, balance({0: 1, 1: 1, 2: 1})).pages_moved == 0
     # interleave, dealing in address order, would have moved two thirds of them.
-    assert plan(u, interleave({0: 1, 1: 1, 2: 1})).pages_moved > 190
+    assert preview(u, interleave({0: 1, 1: 1, 2: 1})).pages_moved > 190
 
 
 def test_balance_moves_only_the_surplus_to_the_nodes_short_of_their_share() -> None:
     u = units([0] * 600 + [1] * 300 + [2] * 300 + [-2] * 50)  # 1200 present pages: 400 each
     targets = balance({0: 1, 1: 1, 2: 1})(u)
-    result = plan(u, balance({0: 1, 1: 1, 2: 1}))
+    result = preview(u, balance({0: 1, 1: 1, 2: 1}))
     assert result.moved == {(0, 1): 100, (0, 2): 100}
     present = u.nodes >= 0
     assert pages_per_node(u.subset(present), targets[present]) == [400, 400, 400]
@@ -115,12 +117,12 @@ def test_balance_never_moves_a_page_to_a_node_over_its_share() -> None:
 def test_balance_counts_huge_units_by_their_pages() -> None:
     # Node 0 holds 4 THPs (2048 pages), node 1 has 512 base pages: 1280 each is the share.
     u = units([0] * 4 + [1] * 512, [512] * 4 + [1] * 512)
-    result = plan(u, balance({0: 1, 1: 1}))
+    result = preview(u, balance({0: 1, 1: 1}))
     assert result.moved == {(0, 1): 512}  # the surplus of 768 is 1.5 THPs: one moves (a tie stays)
     assert result.already_there == 2048 + 512 - 512
 
 
 def test_balance_from_a_node_outside_the_set_deals_in_proportion() -> None:
     u = units([2] * 400 + [0] * 100)
-    result = plan(u, balance({0: 1, 1: 1}))
+    result = preview(u, balance({0: 1, 1: 1}))
     assert result.moved == {(2, 0): 150, (2, 1): 250}

@@ -12,9 +12,9 @@ import pytest
 from click.testing import CliRunner, Result
 
 import numamove
-from numamove import cli
-from numamove.cli import main
+from numamove.cli import app, main
 from numamove.errors import InvalidInputError, NoSuchProcessError
+from numamove.move.pipeline import read_target
 from numamove.selection import parse_address_range
 from numamove.targets import NoUserMemoryError, no_user_memory, resolve_targets
 from numamove.topology import read_topology
@@ -81,14 +81,14 @@ def test_to_weights_must_be_finite_positive_ascii_numbers(kernel: numamove.Kerne
     weight = text.split(",")[0].partition(":")[2]
     message = f"--to {text!r}: weight {weight!r} is not a finite positive number"
     with pytest.raises(InvalidInputError, match=re.escape(message)):
-        cli._target_weights(text, kernel, read_topology(kernel))
+        read_target(text, kernel, read_topology(kernel))
 
 
 @pytest.mark.parametrize(("text", "expected"), [
     ("0:1e-9,1:1e-9", {0: 1e-9, 1: 1e-9}), ("0:1e308,1:1e308", {0: 1e308, 1: 1e308}),
     ("0:3,1:.5", {0: 3.0, 1: 0.5}), ("0-1", {0: 1.0, 1: 1.0}), ("2:1.", {2: 1.0})])
 def test_to_weights_that_are_valid(kernel: numamove.Kernel, text: str, expected: dict[int, float]) -> None:
-    assert cli._target_weights(text, kernel, read_topology(kernel)) == expected
+    assert read_target(text, kernel, read_topology(kernel)) == expected
 
 
 def test_move_refuses_a_nan_weight_in_one_line(root: Path) -> None:
@@ -206,7 +206,7 @@ def test_yes_lets_a_broad_target_through_and_pids_need_no_yes(root: Path) -> Non
 
 
 def test_on_a_terminal_a_broad_target_asks(root: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(cli, "_on_terminal", lambda: True)
+    monkeypatch.setattr(app, "on_terminal", lambda: True)
     refused = run(root, "move", "redis", "--to", "0", input="n\n")
     assert refused.exit_code == 1 and refused.stdout == ""
     assert "'redis' selects 2 processes:\n  123 redis-server\n  124 redis-server\n" in refused.stderr

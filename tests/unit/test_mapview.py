@@ -391,7 +391,7 @@ def test_text_lines_give_each_band_its_size_and_whole_address(memory: ProcessMem
 def test_where_table_on_a_40_column_terminal_keeps_addresses_whole(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from numamove.cli import _print_process
+    from numamove.cli.where import print_process as _print_process
 
     vma = make_vma(0x55D2C0A4E000, [0, 0, 1], VmaKind.FILE, "/usr/lib/x86_64-linux-gnu/libc.so.6")
     vma.policy = "default"

@@ -12,8 +12,11 @@ from click.testing import CliRunner
 
 import numamove
 from numamove import MPOL_MF_MOVE_ALL
-from numamove.cli import main, move_exit_status
-from numamove.mover import CallTimes, _Costs, move_units, one_node
+from numamove.cli import main
+from numamove.move.engine import CallCosts, move_units
+from numamove.move.pipeline import move_exit_status
+from numamove.move.result import CallTimes
+from numamove.policy.choosers import one_node
 
 from .conftest import FIXTURES
 from .fakes import FakeSyscalls, place, units
@@ -117,7 +120,7 @@ def test_result_reports_call_times(kernel: numamove.Kernel, fake: FakeSyscalls) 
 def test_a_cheap_huge_page_does_not_size_base_pages_as_cheap() -> None:
     """A THP moves as one folio, far cheaper than its 512 base pages one by one: a cost per base page
     learnt from it would send hundreds of times too many base pages in the next call."""
-    costs = _Costs()
+    costs = CallCosts()
     costs.learn(0.002, 0, 4)  # 4 THPs (2048 base pages) in 2 ms
     costs.learn(0.002, 100, 0)  # 100 base pages in 2 ms: 20 us each
     sizes = np.ones(100_000, dtype=np.int64)
@@ -198,25 +201,25 @@ def test_migrate_refuses_pacing_without_chunked(option: list[str]) -> None:
 
 def test_progress_counts_bytes_with_the_total_from_the_start(kernel: numamove.Kernel,
                                                              fake: FakeSyscalls) -> None:
-    from numamove.cli import _progress_amount
+    from numamove.cli.output import progress_amount
 
     u = units([0] * 100 + [0], [1] * 100 + [512])
     place(fake, u)
     reports: list[tuple[int, int]] = []
     move_units(7, u, one_node(1), progress=lambda d, t: reports.append((d, t)), kernel=kernel)
     assert reports[0] == (0, 612) and reports[-1] == (612, 612)
-    assert _progress_amount(*reports[0]) == "0 B/2.4 MiB"
-    assert _progress_amount(3072, 16384) == "12.0 MiB/64.0 MiB"
+    assert progress_amount(*reports[0]) == "0 B/2.4 MiB"
+    assert progress_amount(3072, 16384) == "12.0 MiB/64.0 MiB"
 
 
 def test_first_ctrl_c_asks_to_stop_the_second_aborts_and_the_handler_is_restored() -> None:
     import os
     import signal
 
-    from numamove.cli import _HardInterrupt, _interruptible
+    from numamove.cli.app import HardInterrupt, interruptible
 
     before = signal.getsignal(signal.SIGINT)
-    with pytest.raises(_HardInterrupt), _interruptible() as stop:
+    with pytest.raises(HardInterrupt), interruptible() as stop:
         assert not stop()
         os.kill(os.getpid(), signal.SIGINT)
         assert stop()  # asked, not raised

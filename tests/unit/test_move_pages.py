@@ -57,7 +57,7 @@ def test_every_integer_input_form_reaches_the_kernel_as_uint64(
 
 def test_uint64_input_is_not_copied() -> None:
     pages = np.array(PAGES, dtype=np.uint64)
-    from numamove.pages import as_addresses
+    from numamove.move.pages import as_addresses
 
     assert np.shares_memory(as_addresses(pages), pages)
     assert np.shares_memory(as_addresses(pages.astype(np.int64)), pages) is False

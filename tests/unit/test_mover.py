@@ -8,7 +8,9 @@ import pytest
 
 import numamove
 from numamove.model import PagePlacement, ProcessMemory, Vma, VmaKind
-from numamove.mover import by_source, interleave, move_units, one_node, remap_nodes, units_from_scan
+from numamove.move.engine import move_units, preview
+from numamove.move.from_scan import units_from_scan
+from numamove.policy.choosers import by_source, interleave, one_node, remap_nodes
 
 from .fakes import BASE, FakeSyscalls, place, units
 
@@ -171,8 +173,8 @@ def test_thread_nodes_follow_the_threads() -> None:
         numamove.thread_nodes(lonely)
 
 
-def test_plan_counts_what_a_move_would_do_without_a_call(fake: FakeSyscalls) -> None:
-    result = numamove.mover.plan(units([0, 1, -2, 0, 2], [512, 1, 1, 1, 1]), one_node(1))
+def test_preview_counts_what_a_move_would_do_without_a_call(fake: FakeSyscalls) -> None:
+    result = preview(units([0, 1, -2, 0, 2], [512, 1, 1, 1, 1]), one_node(1))
     assert result.moved == {(0, 1): 513, (2, 1): 1}
     assert (result.already_there, result.not_present, result.calls) == (1, 1, 0) and fake.calls == []
 
@@ -181,7 +183,7 @@ def test_plan_counts_what_a_move_would_do_without_a_call(fake: FakeSyscalls) -> 
                          [((0, 1), (1, 2)), ((0, 3), (0, 3)), ((2, 3), (0, 4))])
 def test_pair_counts_weigh_each_unit_by_its_pages(sources_range: tuple[int, int],
                                                    targets_range: tuple[int, int]) -> None:
-    from numamove.mover import _pair_counts
+    from numamove.move.result import pair_counts
 
     rng = np.random.default_rng(5)
     sources = rng.integers(*sources_range, 500).astype(np.int32)
@@ -190,7 +192,7 @@ def test_pair_counts_weigh_each_unit_by_its_pages(sources_range: tuple[int, int]
     expected: dict[tuple[int, int], int] = {}
     for source, target, size in zip(sources.tolist(), targets.tolist(), pages.tolist(), strict=True):
         expected[source, target] = expected.get((source, target), 0) + size
-    assert _pair_counts(sources, targets, pages) == expected
+    assert pair_counts(sources, targets, pages) == expected
 
 
 @pytest.mark.parametrize("with_pfns", [True, False])

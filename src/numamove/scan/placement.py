@@ -30,7 +30,7 @@ from numamove._format import human_bytes
 from numamove.errors import InvalidInputError, NotPermittedError
 from numamove.kernel import Kernel, process_errors
 from numamove.model import SPECIAL_MAPPINGS, PagePlacement, Vma
-from numamove.pages import move_pages
+from numamove.move.pages import move_pages
 from numamove.procfs.pagemap import count_swapped, frame_numbers, present, swapped
 from numamove.procfs.sysfs import parse_meminfo
 from numamove.scan.probes import sees_pfns, zero_page_pfns

@@ -2,6 +2,11 @@
 
 Addresses, targets and statuses live in numpy arrays and go to the kernel in
 batches by pointer: no per-page Python work, and memory bounded by the input.
+
+Kernel interface: move_pages(2) and migrate_pages(2), through a Kernel's syscalls
+(numamove.kernel.syscalls); numamove.move is their only caller.
+May import: numpy, ctypes, numamove.kernel, numamove.nodemask,
+numamove.errors, numamove._inputs.
 """
 
 from __future__ import annotations
@@ -16,9 +21,9 @@ import numpy as np
 import numpy.typing as npt
 
 from numamove._inputs import check_int, check_pid, node_ids
-from numamove._syscalls import MPOL_MF_MOVE, nodemask_words, translate
 from numamove.errors import InputTypeError, InvalidInputError
 from numamove.kernel import Kernel, default_kernel
+from numamove.kernel.syscalls import MPOL_MF_MOVE, nodemask_words, translate
 from numamove.nodemask import format_nodemask, parse_nodemask
 
 __all__ = ["BATCH_PAGES", "NodeSet", "as_addresses", "migrate_pages", "move_pages"]

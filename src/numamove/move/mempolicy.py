@@ -1,6 +1,10 @@
 """NUMA memory policies: mbind(2), set_mempolicy(2) and get_mempolicy(2).
 
 These act on the calling process (the kernel has no pid argument for them).
+
+Kernel interface: mbind(2), set_mempolicy(2), get_mempolicy(2), through a Kernel's
+syscalls (numamove.kernel.syscalls).
+May import: ctypes, numamove.kernel, numamove._inputs.
 """
 
 from __future__ import annotations
@@ -11,8 +15,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from numamove._inputs import check_int, node_ids
-from numamove._syscalls import CallFacts, nodemask_words, nodes_from_words, translate
 from numamove.kernel import Kernel, default_kernel
+from numamove.kernel.syscalls import CallFacts, nodemask_words, nodes_from_words, translate
 
 __all__ = [
     "MPOL_F_ADDR",
