@@ -25,7 +25,7 @@ import numpy.typing as npt
 
 from numamove._inputs import check_pid
 from numamove.errors import InputTypeError, InvalidInputError, InvalidRequestError, NoSuchProcessError
-from numamove.kernel import Kernel, default_kernel
+from numamove.kernel import DEFAULT, Kernel, takes_kernel_or_default
 from numamove.kernel.syscalls import MPOL_MF_MOVE, MPOL_MF_MOVE_ALL
 from numamove.move.pages import move_pages
 from numamove.move.result import (
@@ -51,6 +51,7 @@ MIN_RATE = 10_000.0
 2 MiB huge page in under 4 minutes. Slower than that, a move looks hung."""
 
 
+@takes_kernel_or_default
 def move_units(
     pid: int,
     units: Units,
@@ -63,7 +64,7 @@ def move_units(
     fallback: Callable[[int], Sequence[int]] | None = None,
     progress: Callable[[int, int], None] | None = None,
     stop: Callable[[], bool] | None = None,
-    kernel: Kernel | None = None,
+    kernel: Kernel = DEFAULT,
 ) -> MoveResult:
     """Move ``units`` of ``pid`` to the nodes ``chooser`` picks, with move_pages(2).
 
@@ -92,7 +93,6 @@ def move_units(
     budget = _check_setting("budget", budget, MIN_BUDGET, MAX_BUDGET, "s")
     if rate is not None:
         rate = _check_setting("rate", rate, MIN_RATE, math.inf, " bytes/s")
-    kernel = kernel or default_kernel()
     result = MoveResult()
     started = time.monotonic()
 

@@ -15,7 +15,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from numamove._inputs import check_int, node_ids
-from numamove.kernel import Kernel, default_kernel
+from numamove.kernel import DEFAULT, Kernel, takes_kernel_or_default
 from numamove.kernel.syscalls import CallFacts, nodemask_words, nodes_from_words, translate
 
 __all__ = [
@@ -66,8 +66,9 @@ class MemPolicy:
     nodes: frozenset[int]
 
 
+@takes_kernel_or_default
 def mbind(addr: int, length: int, mode: Mode | int, nodes: Iterable[int] = (), flags: int = 0,
-          *, kernel: Kernel | None = None) -> None:
+          *, kernel: Kernel = DEFAULT) -> None:
     """Set the policy of the caller's range [addr, addr + length) with mbind(2).
 
     ``flags`` may hold MPOL_MF_STRICT, MPOL_MF_MOVE and MPOL_MF_MOVE_ALL, which
@@ -77,7 +78,6 @@ def mbind(addr: int, length: int, mode: Mode | int, nodes: Iterable[int] = (), f
     length = check_int(length, "length", low=0, high=2**64 - 1)
     mode = check_int(mode, "mode", low=0)
     flags = check_int(flags, "flags", low=0, high=2**32 - 1)
-    kernel = kernel or default_kernel()
     node_set = _node_set(nodes, kernel)
     mask, maxnode = nodemask_words(node_set)
     result = kernel.syscalls.mbind(addr, length, mode, ctypes.addressof(mask) if node_set else 0,
@@ -86,10 +86,10 @@ def mbind(addr: int, length: int, mode: Mode | int, nodes: Iterable[int] = (), f
         raise translate(-result, "mbind", kernel.call_facts(flags=flags, nodes=node_set))
 
 
-def set_mempolicy(mode: Mode | int, nodes: Iterable[int] = (), *, kernel: Kernel | None = None) -> None:
+@takes_kernel_or_default
+def set_mempolicy(mode: Mode | int, nodes: Iterable[int] = (), *, kernel: Kernel = DEFAULT) -> None:
     """Set the calling thread's default policy with set_mempolicy(2)."""
     mode = check_int(mode, "mode", low=0)
-    kernel = kernel or default_kernel()
     node_set = _node_set(nodes, kernel)
     mask, maxnode = nodemask_words(node_set)
     result = kernel.syscalls.set_mempolicy(mode, ctypes.addressof(mask) if node_set else 0,
@@ -98,11 +98,11 @@ def set_mempolicy(mode: Mode | int, nodes: Iterable[int] = (), *, kernel: Kernel
         raise translate(-result, "set_mempolicy", kernel.call_facts(nodes=node_set))
 
 
-def get_mempolicy(addr: int | None = None, *, kernel: Kernel | None = None) -> MemPolicy:
+@takes_kernel_or_default
+def get_mempolicy(addr: int | None = None, *, kernel: Kernel = DEFAULT) -> MemPolicy:
     """The calling thread's policy, or the policy governing ``addr`` (MPOL_F_ADDR)."""
     if addr is not None:
         addr = check_int(addr, "addr", low=0, high=2**64 - 1)
-    kernel = kernel or default_kernel()
     mode = ctypes.c_int(0)
     mask, maxnode = nodemask_words((), _MASK_BITS)
     flags = 0 if addr is None else MPOL_F_ADDR

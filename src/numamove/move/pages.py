@@ -22,7 +22,7 @@ import numpy.typing as npt
 
 from numamove._inputs import check_int, check_pid, node_ids
 from numamove.errors import InputTypeError, InvalidInputError
-from numamove.kernel import Kernel, default_kernel
+from numamove.kernel import DEFAULT, Kernel, takes_kernel_or_default
 from numamove.kernel.syscalls import MPOL_MF_MOVE, nodemask_words, translate
 from numamove.nodemask import format_nodemask, parse_nodemask
 
@@ -42,13 +42,14 @@ Pages: TypeAlias = "Sequence[int] | npt.NDArray[np.integer]"
 Targets: TypeAlias = "int | Sequence[int] | npt.NDArray[np.integer] | None"
 
 
+@takes_kernel_or_default
 def move_pages(
     pid: int,
     pages: Pages,
     nodes: Targets = None,
     flags: int = MPOL_MF_MOVE,
     *,
-    kernel: Kernel | None = None,
+    kernel: Kernel = DEFAULT,
     batch: int = BATCH_PAGES,
     out: npt.NDArray[np.int32] | None = None,
 ) -> npt.NDArray[np.int32]:
@@ -94,7 +95,6 @@ def move_pages(
         status.fill(_UNREPORTED)
     if count == 0:
         return status
-    kernel = kernel or default_kernel()
     call = kernel.syscalls.move_pages
     address_ptr = addresses.ctypes.data
     status_ptr = status.ctypes.data
@@ -144,12 +144,13 @@ def _report_unwritten(call: Syscall, pid: int, addresses: npt.NDArray[np.uint64]
     status[missing] = found
 
 
+@takes_kernel_or_default
 def migrate_pages(
     pid: int,
     old_nodes: NodeSet,
     new_nodes: NodeSet,
     *,
-    kernel: Kernel | None = None,
+    kernel: Kernel = DEFAULT,
 ) -> int:
     """Move all pages of a process from ``old_nodes`` to ``new_nodes`` with migrate_pages(2).
 
@@ -160,7 +161,6 @@ def migrate_pages(
     could not be moved.
     """
     pid = check_pid(pid)
-    kernel = kernel or default_kernel()
     old = resolve_nodes(old_nodes, kernel, "old_nodes")
     new = resolve_nodes(new_nodes, kernel, "new_nodes")
     online = kernel.online_nodes()
