@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from numamove.errors import NodeNotAllowedError, NodeOfflineError, NoSuchProcessError, NotPermittedError
-from numamove.nodemask import format_nodemask
+from numamove.kernel import explain
 
 if TYPE_CHECKING:
     from numamove.kernel import Kernel
@@ -55,18 +55,17 @@ def check_move(kernel: Kernel, topology: Topology, pid: int, nodes: Iterable[int
     outside the process's cpuset instead: that call moves the pages there all the same.
     """
     memory_nodes = {node.id for node in topology.nodes if node.has_memory}
+    online = kernel.online_nodes()
     for node in sorted(set(nodes)):
-        if node not in kernel.online_nodes():
-            raise NodeOfflineError(errno.ENODEV, f"node {node} is not online "
-                                   f"(online: {format_nodemask(kernel.online_nodes())})", "")
+        if node not in online:
+            raise NodeOfflineError(errno.ENODEV, explain.node_not_online([node], online), "")
         if node not in memory_nodes:
-            raise NodeOfflineError(errno.ENODEV, f"node {node} has no memory to move pages to", "")
+            raise NodeOfflineError(errno.ENODEV, explain.node_without_memory(node), "")
     privileged = kernel.has_cap_sys_nice()
     allowed = kernel.mems_allowed(pid)
     outside = sorted(set(nodes) - allowed) if allowed is not None else []
     if outside:
-        where = (f"node {format_nodemask(outside)} is outside the cpuset of pid {pid} "
-                 f"(Mems_allowed {format_nodemask(allowed or ())})")
+        where = explain.outside_cpuset(outside, pid, allowed or ())
         if outside_cpuset != "warn":
             raise NodeNotAllowedError(errno.EACCES, where, "")
         if not privileged:
@@ -74,14 +73,14 @@ def check_move(kernel: Kernel, topology: Topology, pid: int, nodes: Iterable[int
         if warn is not None:
             warn(f"{where}; migrate_pages(2) moves the pages there all the same")
     if move_all and not privileged:
-        raise NotPermittedError(errno.EPERM, "--all (MPOL_MF_MOVE_ALL) needs CAP_SYS_NICE", "")
+        raise NotPermittedError(errno.EPERM, explain.move_all_needs_cap_sys_nice("--all (MPOL_MF_MOVE_ALL)"),
+                                "")
     try:
         owner = kernel.process_status(pid).get("Uid", "").split()
     except FileNotFoundError:  # exited since the target was resolved
-        raise NoSuchProcessError(errno.ESRCH, f"no such process: pid {pid} (it exited)", "") from None
+        raise NoSuchProcessError(errno.ESRCH, f"{explain.no_such_process(pid)} (it exited)", "") from None
     if owner and int(owner[0]) != os.geteuid() and not privileged:
-        raise NotPermittedError(errno.EPERM, f"pid {pid} belongs to another user: moving its pages needs "
-                                "CAP_SYS_NICE", "")
+        raise NotPermittedError(errno.EPERM, explain.another_users_process(pid), "")
 
 
 def read_target(text: str, kernel: Kernel, topology: Topology) -> dict[int, float] | None:
@@ -145,10 +144,10 @@ def migrate_nodes(kernel: Kernel, from_text: str, to_text: str) -> tuple[frozens
 
     old = resolve_nodes(from_text, kernel, "FROM")
     new = resolve_nodes(to_text, kernel, "TO")
-    offline = sorted(old - kernel.online_nodes())
+    online = kernel.online_nodes()
+    offline = sorted(old - online)
     if offline:
-        raise NodeOfflineError(errno.ENODEV, f"FROM node {format_nodemask(offline)} is not online "
-                               f"(online: {format_nodemask(kernel.online_nodes())})", "")
+        raise NodeOfflineError(errno.ENODEV, f"FROM {explain.node_not_online(offline, online)}", "")
     return old, new
 
 
