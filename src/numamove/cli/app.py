@@ -116,6 +116,33 @@ def _not_blank(_context: click.Context, _parameter: click.Parameter, value: str 
     return value
 
 
+TARGET_FORMS = """\b
+    TARGET is one of:
+      1234           a pid
+      1234,5678      several pids (commas, no spaces)
+      redis          a regular expression searched in process names, as pgrep does
+      name:REGEX     the same, for a name that looks like a pid or a path
+      cgroup:PATH    every process of a cgroup v2 group and its descendants
+      /PATH          the same (PATH relative to /sys/fs/cgroup, or under it)
+
+    Kernel threads and zombies have no user memory: named by pid they are
+    refused, and a pattern or a cgroup leaves them out."""
+
+NODEMASK_FORMS = """1         node 1
+      0-2,4     nodes 0, 1, 2 and 4
+      all       every node the caller may use
+      !0        every such node but node 0
+      +0        the first such node (positions, not node ids)"""
+
+
+def shared_help(command: F) -> F:
+    """Fill a command's help with the paragraphs several commands share ({TARGET_FORMS},
+    {NODEMASK_FORMS}); it goes below ``@main.command()``, which reads the docstring."""
+    command.__doc__ = (command.__doc__ or "").replace("{TARGET_FORMS}", TARGET_FORMS).replace(
+        "{NODEMASK_FORMS}", NODEMASK_FORMS)
+    return command
+
+
 def scan_options(command: F) -> F:
     """The options that choose what part of a process to look at."""
     options = [

@@ -22,6 +22,7 @@ from numamove.cli.app import (
     reports_errors,
     scan_options,
     select_targets,
+    shared_help,
     yes_option,
 )
 from numamove.cli.output import explain_exit, print_move, progress
@@ -31,6 +32,7 @@ if TYPE_CHECKING:
 
 
 @main.command()
+@shared_help
 @scan_options
 @click.option("--to", "to", required=True, metavar="NODES[:WEIGHT,...]|threads",
               help="Target node(s): 2, 0-1 (equal shares), 0:3,1:1 (interleave by weight), 0-2:free "
@@ -55,25 +57,11 @@ def move(kernel: Kernel, target: str, vma: str | None, ranges: tuple[str, ...], 
     A name pattern or a cgroup that selects several processes lists them and
     needs --yes (on a terminal, it asks).
 
-    \b
-    TARGET is one of:
-      1234           a pid
-      1234,5678      several pids (commas, no spaces)
-      redis          a regular expression searched in process names, as pgrep does
-      name:REGEX     the same, for a name that looks like a pid or a path
-      cgroup:PATH    every process of a cgroup v2 group and its descendants
-      /PATH          the same (PATH relative to /sys/fs/cgroup, or under it)
-
-    Kernel threads and zombies have no user memory: named by pid they are
-    refused, and a pattern or a cgroup leaves them out.
+    {TARGET_FORMS}
 
     \b
     NODES uses numactl's nodemask syntax:
-      1         node 1
-      0-2,4     nodes 0, 1, 2 and 4
-      all       every node the caller may use
-      !0        every such node but node 0
-      +0        the first such node (positions, not node ids)
+      {NODEMASK_FORMS}
 
     \b
     --to takes NODES, or NODES:WEIGHT entries separated by commas:

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from numamove._format import human_bytes
-from numamove.cli.app import main, parse_ranges, reports_errors, scan_options, select_targets
+from numamove.cli.app import main, parse_ranges, reports_errors, scan_options, select_targets, shared_help
 from numamove.cli.output import print_table
 from numamove.errors import NumaMoveError
 
@@ -21,6 +21,7 @@ if TYPE_CHECKING:
 
 
 @main.command()
+@shared_help
 @scan_options
 @click.option("--pages", is_flag=True, help="Add the exact placement of every page of each VMA.")
 @click.option("--method", type=click.Choice(["auto", "pagemap", "query"]), default="auto", show_default=True,
@@ -36,17 +37,7 @@ def where(kernel: Kernel, target: str, vma: str | None, ranges: tuple[str, ...],
     /proc/PID/pagemap (and query move_pages(2) without CAP_SYS_ADMIN).
     Several processes are counted together too, each shared page once.
 
-    \b
-    TARGET is one of:
-      1234           a pid
-      1234,5678      several pids (commas, no spaces)
-      redis          a regular expression searched in process names, as pgrep does
-      name:REGEX     the same, for a name that looks like a pid or a path
-      cgroup:PATH    every process of a cgroup v2 group and its descendants
-      /PATH          the same (PATH relative to /sys/fs/cgroup, or under it)
-
-    Kernel threads and zombies have no user memory: named by pid they are
-    refused, and a pattern or a cgroup leaves them out.
+    {TARGET_FORMS}
 
     \b
     Examples:
