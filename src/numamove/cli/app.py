@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import click
 
 from numamove._entry import (
+    EXIT_ERROR,
     EXIT_INTERRUPTED,
     check_stdout_open,
     exit_on_output_error,
@@ -35,7 +36,6 @@ if TYPE_CHECKING:
 
 F = TypeVar("F", bound=Callable[..., Any])
 
-EXIT_ERROR = 1
 EXIT_USAGE = 2  # click's own usage errors exit 2 too
 EXIT_INTERNAL = 70  # EX_SOFTWARE: a bug, outside the documented statuses so that tests notice it
 SHOWN_TARGETS = 10  # processes listed when a broad target needs --yes
