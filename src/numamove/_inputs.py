@@ -15,7 +15,9 @@ from collections.abc import Iterable
 
 from numamove.errors import InputTypeError, InvalidInputError
 
-__all__ = ["INT32_MAX", "ascii_int", "check_int", "check_pid", "compile_pattern", "node_ids"]
+__all__ = [
+    "INT32_MAX", "ascii_int", "check_int", "check_pid", "compile_pattern", "node_ids", "parse_duration",
+]
 
 INT32_MAX = 2**31 - 1
 _DIGITS = {10: frozenset("0123456789"), 16: frozenset("0123456789abcdefABCDEF")}
@@ -114,3 +116,38 @@ def compile_pattern(text: str, what: str, *, hint: str = "") -> re.Pattern[str]:
         shown = text if len(text) <= 60 else text[:60] + "..."
         raise InvalidInputError(
             f"{what} {shown!r} is not a valid regular expression{hint}: {error}") from None
+
+
+_DURATION = re.compile(r"([0-9]+(?:\.[0-9]+)?)(us|ms|s|m|h)?", re.ASCII)
+_SECONDS_PER = {"us": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0, "h": 3600.0, None: 1.0}
+
+
+def parse_duration(text: str, what: str, *, low: float | None = None, high: float | None = None) -> float:
+    """Seconds from "5", "2.5s", "100ms", "500us", "10m" or "1h" (a bare number is seconds).
+
+    ASCII digits only; no sign, exponent, nan or inf. ``low`` and ``high`` bound
+    the result in seconds, both included, and the error names them.
+    """
+    if not isinstance(text, str):
+        raise InputTypeError(f"{what} must be a duration like 5s or 100ms, not {type(text).__name__}")
+    match = _DURATION.fullmatch(text.strip())
+    if match is None:
+        raise InvalidInputError(f"{what} must be a duration like 5s, 100ms or 500us, not {text!r}")
+    seconds = float(match.group(1)) * _SECONDS_PER[match.group(2)]
+    if (low is not None and seconds < low) or (high is not None and seconds > high):
+        bounds = f"from {_show(low)} to {_show(high)}" if low is not None and high is not None else (
+            f"at least {_show(low)}" if low is not None else f"at most {_show(high)}")
+        raise InvalidInputError(f"{what} must be {bounds}, not {text!r}")
+    return seconds
+
+
+def _show(seconds: float | None) -> str:
+    assert seconds is not None
+    for unit, size in (("h", 3600.0), ("m", 60.0)):
+        if seconds >= size and seconds % size == 0:
+            return f"{seconds / size:g}{unit}"
+    if seconds >= 1 or seconds == 0:
+        return f"{seconds:g}s"
+    if seconds >= 1e-3:
+        return f"{seconds * 1e3:g}ms"
+    return f"{seconds * 1e6:g}us"
