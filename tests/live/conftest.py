@@ -207,3 +207,42 @@ def forked(body: Callable[[Channel], object]) -> Iterator[ForkedChild]:
         child.close()
         _, status = os.waitpid(pid, 0)
     assert os.waitstatus_to_exitcode(status) == 0, f"child {pid} failed"
+
+
+@dataclass(frozen=True)
+class HotSet:
+    """A running hotset_child.py: 16 MiB written again and again by a thread on ``node``, 64 MiB once."""
+
+    pid: int
+    thread: int
+    hot: tuple[int, int]
+    cold: tuple[int, int]
+    node: int
+
+
+@contextmanager
+def hot_set_workload(layout: Layout, node_index: int = 1) -> Iterator[HotSet]:
+    """Run the hot-set workload, its hammering thread on ``layout.cpu_nodes[node_index]``; stop it after."""
+    import json
+    import subprocess
+    import sys
+
+    node = layout.cpu_nodes[node_index]
+    on_node = ",".join(str(cpu) for cpu in sorted(numamove.read_topology().node(node).cpus))
+    script = os.path.join(os.path.dirname(__file__), "hotset_child.py")
+    child = subprocess.Popen([sys.executable, script, on_node],
+                             stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    try:
+        assert child.stdout is not None
+        facts = json.loads(child.stdout.readline())
+        yield HotSet(pid=facts["pid"], thread=facts["thread"], hot=tuple(facts["hot"]),
+                     cold=tuple(facts["cold"]), node=node)
+    finally:
+        if child.poll() is None:
+            assert child.stdin is not None
+            child.stdin.close()
+            try:
+                child.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                child.kill()
+                child.wait()
