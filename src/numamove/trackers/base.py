@@ -35,7 +35,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, NamedTuple, Protocol
 
 from numamove.errors import InvalidInputError, NumaMoveError
@@ -68,8 +68,12 @@ class Region:
     "intervals accessed", ...): comparable between regions of one tracker, not
     across trackers. ``written`` is True or False when the tracker tells
     writes from reads (soft-dirty does), None when it cannot.
-    ``accessing_nodes`` maps a node id to the heat that came from CPUs on that
-    node (NUMA hinting faults tell it), None when the tracker cannot tell.
+    ``heat`` is an intensity per page of the region, not a total over it: a
+    region split in two keeps its heat in both halves, and adjacent regions of
+    equal heat may merge.
+    ``accessing_nodes`` maps a node id to the share (0 to 1, summing to 1) of
+    the accesses that came from CPUs on that node (thread placement or NUMA
+    hinting faults tell it), None when the tracker cannot tell.
     """
 
     pid: int
@@ -104,6 +108,9 @@ class TrackerInfo:
     """Its blind spots, e.g. "reads; which node's CPUs accessed a page"."""
     cost: str
     """Its overhead, e.g. "a pagemap read per interval; clears every dirty bit (TLB flush)"."""
+    options: Mapping[str, str] = field(default_factory=dict)
+    """The options its factory takes, name -> what it sets and its default, e.g.
+    ``{"aggregation": "DAMON's aggregation interval (default 100ms)"}``."""
 
 
 class Tracker(Protocol):
@@ -232,9 +239,13 @@ def available(kernel: Kernel) -> dict[str, Availability]:
 
 @contextmanager
 def tracking(tracker: Tracker) -> Iterator[Tracker]:
-    """Start ``tracker``, and stop it on the way out, whatever happened inside."""
-    tracker.start()
+    """Start ``tracker``, and stop it on the way out, whatever happened inside.
+
+    A ``start()`` that fails half-way is stopped too: ``stop()`` undoes whatever
+    part of the set-up was done.
+    """
     try:
+        tracker.start()
         yield tracker
     finally:
         tracker.stop()
