@@ -326,6 +326,28 @@ def test_only_move_calls_the_migration_syscalls() -> None:
     assert [use for module in modules_in(MOVERS + KERNEL) for use in module.syscall_uses]
 
 
+DOCTOR = ("numamove.doctor",)
+"""``numamove doctor`` as a library: it reads through a Kernel (no I/O of its own), calls only move/'s
+query and mempolicy wrappers (its syscall probes on numamove's own process), and never prints (the rule
+on cli/ above covers that)."""
+
+DOCTOR_PROBES = frozenset({"numamove.move.pages", "numamove.move.mempolicy"})
+
+
+@pytest.mark.parametrize("module", modules_in(DOCTOR), ids=lambda module: module.name)
+def test_doctor_reads_through_a_kernel_and_probes_only_through_move(module: Module) -> None:
+    found = list(io_uses(module))
+    assert not found, "I/O outside a Kernel in doctor/:\n" + report(found)
+    moves = [use for use in module.imports
+             if under(use.what, MOVERS) and _home(use.what) not in DOCTOR_PROBES]
+    assert not moves, "doctor/ uses move/ for its syscall probes only (pages, mempolicy):\n" + report(moves)
+
+
+def test_the_doctor_rule_checks_something() -> None:
+    assert modules_in(DOCTOR)
+    assert any(_home(use.what) in DOCTOR_PROBES for module in modules_in(DOCTOR) for use in module.imports)
+
+
 @pytest.mark.parametrize("module", MODULES.values(), ids=lambda module: module.name)
 def test_every_module_says_what_it_holds(module: Module) -> None:
     assert ast.get_docstring(module.tree), f"{module.relative} has no docstring"
