@@ -454,3 +454,19 @@ def test_bad_targets_are_one_line_errors(root: Path, probes: dict[str, int | Non
     assert several.exit_code == 2
     assert several.stderr == ("numamove: error: 'name:^db$' selects 2 processes (11 db, 12 db): doctor "
                               "looks at one; name it by pid\n")
+
+
+def test_a_captured_tree_without_proc_self_says_unknown(probes: dict[str, int | None]) -> None:
+    result = CliRunner().invoke(main, ["--root", str(FIXTURES / "qemu-3node-hmat"), "doctor"])
+    assert result.exit_code == 0, result.output
+    lines = result.output.splitlines()
+    assert lines[0] == "kernel unknown"
+    unknown = ("  ?     CAP_SYS_NICE    numamove's /proc/self/status has no CapEff "
+               "(a captured tree under --root?)")
+    assert unknown in lines
+
+
+def test_a_bind_policy_is_explained_only_when_there_is_one() -> None:
+    assert "a bind policy" not in checks.mempolicy_check(7, {"default": 3}).why
+    assert checks.mempolicy_check(7, {"default": 3, "bind:2": 1}).why.endswith(
+        "default (3 VMAs), bind:2 (1 VMA); a bind policy puts new pages on its nodes whatever numamove moved")

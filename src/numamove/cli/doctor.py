@@ -18,7 +18,7 @@ import click
 from numamove.cli.app import EXIT_USAGE, main, process_name, reports_errors, select_targets, shared_help
 
 if TYPE_CHECKING:
-    from numamove.doctor import Diagnosis
+    from numamove.doctor import Check, Diagnosis
     from numamove.kernel import Kernel
 
 TOPICS = {"numa": "NUMA", "capabilities": "numamove's capabilities",
@@ -78,41 +78,40 @@ def doctor(kernel: Kernel, target: str | None, as_json: bool) -> None:
 
 
 def print_diagnosis(found: Diagnosis) -> None:
-    """The checks grouped by topic, one line each: status, name, why. Rich colours on a terminal."""
-    terminal = sys.stdout.isatty()
-    console = None
-    if terminal:
-        from rich.console import Console
+    """The checks grouped by topic, one line each: status, name, why.
 
-        console = Console(highlight=False)
-    width = max((len(check.name) for check in found.checks), default=0)
+    On a terminal, rich colours the status and folds a long why inside its own
+    column; piped, each check is one plain line.
+    """
     header = f"kernel {found.kernel or 'unknown'}"
     if found.target is not None:
         header += f"; target pid {found.target['pid']} ({found.target['name']})"
-    _line(console, header)
-    topic = None
+    topics: dict[str, list[Check]] = {}
     for check in found.checks:
-        if check.topic != topic:
-            topic = check.topic
-            _line(console, "", )
-            _line(console, TOPICS.get(topic, topic) + ":", style="bold")
-        mark, colour = MARKS[check.status.value]
-        if console is None:
-            click.echo(f"  {mark:<4}  {check.name:<{width}}  {check.why}")
-        else:
-            from rich.markup import escape
-            from rich.text import Text
+        topics.setdefault(check.topic, []).append(check)
+    if not sys.stdout.isatty():
+        width = max((len(check.name) for check in found.checks), default=0)
+        click.echo(header)
+        for topic, listed in topics.items():
+            click.echo(f"\n{TOPICS.get(topic, topic)}:")
+            for check in listed:
+                click.echo(f"  {MARKS[check.status.value][0]:<4}  {check.name:<{width}}  {check.why}")
+        return
+    from rich.console import Console
+    from rich.table import Table
+    from rich.text import Text
 
-            text = Text.from_markup(f"  [{colour}]{mark:<4}[/]  {escape(check.name):<{width}}  ")
-            text.append(check.why)
-            console.print(text)
-
-
-def _line(console: object, text: str, style: str | None = None) -> None:
-    if console is None:
-        click.echo(text)
-    else:
-        from rich.console import Console
-
-        assert isinstance(console, Console)
-        console.print(text, style=style, markup=False)
+    console = Console(highlight=False)
+    console.print(header, markup=False)
+    for topic, listed in topics.items():
+        console.print()
+        console.print(Text(f"{TOPICS.get(topic, topic)}:", style="bold"))
+        table = Table.grid(padding=(0, 2))
+        table.add_column(min_width=2)
+        table.add_column(min_width=4)
+        table.add_column(no_wrap=True)
+        table.add_column(overflow="fold")
+        for check in listed:
+            mark, colour = MARKS[check.status.value]
+            table.add_row("", Text(mark, style=colour), Text(check.name), Text(check.why))
+        console.print(table)

@@ -91,13 +91,17 @@ def diagnose(pid: int | None = None, kernel: Kernel = DEFAULT, *, registry: Trac
              verdict.demotion_check(topology.demotion_enabled, tiers)]
 
     own = status_fields(kernel, 0)
-    effective = int_field(own, "CapEff", 16) or 0
+    capabilities = int_field(own, "CapEff", 16)
+    effective = capabilities or 0
     if sees_pfns is None:
         from numamove.scan.probes import sees_pfns as real_sees_pfns
 
         sees_pfns = real_sees_pfns
-    found += [verdict.cap_sys_nice_check(bool(effective >> CAP_SYS_NICE & 1)),
-              verdict.pfn_check(bool(effective >> CAP_SYS_ADMIN & 1), sees_pfns(kernel))]
+    def held(bit: int) -> bool | None:
+        return None if capabilities is None else bool(effective >> bit & 1)
+
+    found += [verdict.cap_sys_nice_check(held(CAP_SYS_NICE)),
+              verdict.pfn_check(held(CAP_SYS_ADMIN), sees_pfns(kernel))]
 
     if probe is None:
         from numamove.doctor.probe import probe_calls

@@ -152,8 +152,10 @@ def demotion_check(enabled: bool | None, tiers: Mapping[int, int] | None) -> Che
 # --- numamove's own process ----------------------------------------------------------------------
 
 
-def cap_sys_nice_check(held: bool) -> Check:
-    """CAP_SYS_NICE: MPOL_MF_MOVE_ALL (shared pages) and other users' processes."""
+def cap_sys_nice_check(held: bool | None) -> Check:
+    """CAP_SYS_NICE: MPOL_MF_MOVE_ALL (shared pages) and other users' processes; None: CapEff unknown."""
+    if held is None:
+        return Check("capabilities", "CAP_SYS_NICE", Status.UNKNOWN, _NO_CAPEFF)
     if held:
         return Check("capabilities", "CAP_SYS_NICE", Status.OK,
                      "held: numamove may move pages other processes share (--all, MPOL_MF_MOVE_ALL) and "
@@ -163,12 +165,18 @@ def cap_sys_nice_check(held: bool) -> Check:
                  "processes map (--all needs it); run numamove as root (sudo) or give it the capability")
 
 
-def pfn_check(cap_sys_admin: bool, sees_pfns: bool) -> Check:
-    """CAP_SYS_ADMIN: pagemap shows page frame numbers, the fast placement scan."""
+_NO_CAPEFF = "numamove's /proc/self/status has no CapEff (a captured tree under --root?)"
+
+
+def pfn_check(cap_sys_admin: bool | None, sees_pfns: bool) -> Check:
+    """CAP_SYS_ADMIN: pagemap shows page frame numbers, the fast placement scan; None: CapEff unknown."""
     if sees_pfns:
         return Check("capabilities", "CAP_SYS_ADMIN", Status.OK,
                      "held: pagemap shows page frame numbers, so placement is read with the fast pagemap "
                      "scan")
+    if cap_sys_admin is None:
+        return Check("capabilities", "CAP_SYS_ADMIN", Status.UNKNOWN,
+                     _NO_CAPEFF + "; pagemap hides page frame numbers from numamove")
     if cap_sys_admin:
         return Check("capabilities", "CAP_SYS_ADMIN", Status.WARN,
                      "held, yet pagemap hides page frame numbers: numamove runs in a user namespace (a "
@@ -348,9 +356,11 @@ def mempolicy_check(pid: int, policies: Mapping[str, int] | None) -> Check:
                      "process, so another's policy is read from numa_maps")
     shown = ", ".join(f"{policy} ({count} VMA{'' if count == 1 else 's'})"
                       for policy, count in sorted(policies.items(), key=lambda item: -item[1]))
+    bound = any(policy.startswith("bind") for policy in policies)
     return Check("target", "mempolicy", Status.OK,
                  f"per VMA, from /proc/{pid}/numa_maps (get_mempolicy(2) answers only for the caller): "
-                 f"{shown or 'no VMA'}; a bind policy keeps new pages on its nodes whatever numamove moves")
+                 f"{shown or 'no VMA'}"
+                 + ("; a bind policy puts new pages on its nodes whatever numamove moved" if bound else ""))
 
 
 # --- trackers ------------------------------------------------------------------------------------

@@ -66,10 +66,16 @@ def kernel_release(kernel: Kernel) -> str | None:
 
 
 def status_fields(kernel: Kernel, pid: int) -> dict[str, str]:
-    """/proc/PID/status (pid 0: numamove's own); a process that is gone raises NoSuchProcessError."""
+    """/proc/PID/status; a process that is gone raises NoSuchProcessError.
+
+    For pid 0 (numamove's own: /proc/self/status) an unreadable file gives no
+    fields: a captured tree (``--root``) may hold none, and its checks then say "unknown".
+    """
     try:
         return kernel.process_status(pid)
     except OSError as error:
+        if pid == 0:
+            return {}
         raise process_error(error, pid, "status") from None
 
 
