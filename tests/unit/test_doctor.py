@@ -470,3 +470,12 @@ def test_a_bind_policy_is_explained_only_when_there_is_one() -> None:
     assert "a bind policy" not in checks.mempolicy_check(7, {"default": 3}).why
     assert checks.mempolicy_check(7, {"default": 3, "bind:2": 1}).why.endswith(
         "default (3 VMAs), bind:2 (1 VMA); a bind policy puts new pages on its nodes whatever numamove moved")
+
+
+def test_an_unknown_architecture_is_not_probed_and_not_called_blocked(root: Path) -> None:
+    from numamove.kernel.syscalls import LinuxSyscalls
+
+    kernel = Kernel(root, syscalls=LinuxSyscalls(machine="sparc64"))
+    assert probe_calls(kernel) == dict.fromkeys(ALL_CALLS)
+    [check] = checks.call_checks({"mbind": None}, numa_kernel=True)
+    assert check.status is Status.UNKNOWN and "no syscall numbers for this architecture" in check.why

@@ -48,6 +48,8 @@ def doctor(kernel: Kernel, target: str | None, as_json: bool) -> None:
 
     {TARGET_FORMS}
 
+    doctor looks at one process: a TARGET that selects several is refused.
+
     \b
     Examples:
       numamove doctor
