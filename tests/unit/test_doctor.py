@@ -479,3 +479,9 @@ def test_an_unknown_architecture_is_not_probed_and_not_called_blocked(root: Path
     assert probe_calls(kernel) == dict.fromkeys(ALL_CALLS)
     [check] = checks.call_checks({"mbind": None}, numa_kernel=True)
     assert check.status is Status.UNKNOWN and "no syscall numbers for this architecture" in check.why
+
+
+def test_a_process_of_our_uid_with_more_capabilities_names_them() -> None:
+    check = checks.target_access_check(1, "init", errno.EPERM, 0, 0, True, extra_caps=1 << 24)
+    assert check.status is Status.FAIL
+    assert "holds capabilities numamove lacks (bit 24 of its CapPrm is not in numamove's CapEff)" in check.why

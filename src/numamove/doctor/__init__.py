@@ -144,7 +144,8 @@ def _target(kernel: Kernel, pid: int, own: dict[str, str], effective: int,
     seccomp, filters = int_field(fields, "Seccomp"), int_field(fields, "Seccomp_filters")
     checks = [
         verdict.target_access_check(pid, name, readable, int_field(fields, "Uid"), int_field(own, "Uid"),
-                                    bool(effective >> CAP_SYS_NICE & 1)),
+                                    bool(effective >> CAP_SYS_NICE & 1),
+                                    (int_field(fields, "CapPrm", 16) or 0) & ~effective),
         verdict.target_seccomp_check(pid, seccomp, filters),
         verdict.cpuset_check(pid, allowed, None if group is None else group.group,
                              None if group is None else group.cpuset_mems, memory_nodes),

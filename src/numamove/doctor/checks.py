@@ -256,15 +256,27 @@ def call_checks(results: Mapping[str, int | None], numa_kernel: bool) -> list[Ch
 
 
 def target_access_check(pid: int, name: str, readable_errno: int, target_uid: int | None,
-                        own_uid: int | None, cap_sys_nice: bool) -> Check:
-    """Whether numamove may read /proc/PID/pagemap (the ptrace access check), and whose process it is."""
+                        own_uid: int | None, cap_sys_nice: bool, extra_caps: int = 0) -> Check:
+    """Whether numamove may read /proc/PID/pagemap (the ptrace access check), and whose process it is.
+
+    ``extra_caps`` are the capability bits the target holds (CapPrm) that numamove's
+    CapEff lacks: without CAP_SYS_PTRACE, the check refuses a process holding more.
+    """
     owner = ("" if target_uid is None or target_uid == own_uid
              else f"pid {pid} belongs to uid {target_uid} and numamove runs as uid {own_uid}: ")
     if readable_errno in (errno.EACCES, errno.EPERM):
+        if owner:
+            cause = "another user's process needs root or CAP_SYS_PTRACE"
+        elif extra_caps:
+            bits = ", ".join(str(bit) for bit in range(64) if extra_caps >> bit & 1)
+            cause = (f"it runs as numamove's uid but holds capabilities numamove lacks (bit {bits} of its "
+                     "CapPrm is not in numamove's CapEff), so numamove needs CAP_SYS_PTRACE in its user "
+                     "namespace")
+        else:
+            cause = "another user's process needs root or CAP_SYS_PTRACE"
         return Check("target", "access", Status.FAIL,
-                     f"{owner}cannot read /proc/{pid}/pagemap: the ptrace access check refused it (another "
-                     "user's process needs root or CAP_SYS_PTRACE; kernel.yama.ptrace_scope may refuse "
-                     "even your own)")
+                     f"{owner}cannot read /proc/{pid}/pagemap: the ptrace access check refused it ({cause}; "
+                     "kernel.yama.ptrace_scope or another user namespace may refuse it too)")
     if readable_errno:
         return Check("target", "access", Status.UNKNOWN,
                      f"reading /proc/{pid}/pagemap failed with {errno.errorcode.get(readable_errno, '?')}")
