@@ -34,8 +34,8 @@ from numamove.procfs.stat import parse_task_stat
 from numamove.topology import cpu_node_map
 from numamove.trackers.base import Region, TrackerInfo, register
 
-__all__ = ["ThreadNode", "ThreadsTracker", "check_pids", "mapped_span", "read_thread_nodes", "shares",
-           "thread_ids"]
+__all__ = ["ThreadNode", "ThreadsTracker", "check_pids", "mapped_span", "mapped_span_if_alive",
+           "read_thread_nodes", "shares", "thread_ids"]
 
 HEAT_UNIT = "CPU seconds per second (threads)"
 
@@ -85,11 +85,18 @@ def mapped_span(kernel: Kernel, pid: int) -> tuple[int, int] | None:
     :class:`~numamove.errors.NotPermittedError` when we may not read its maps.
     """
     with process_errors(pid, "maps"):
-        text = kernel.read_text(f"proc/{pid}/maps")
-    vmas = [vma for vma in parse_maps(text) if vma.path != "[vsyscall]"]
-    if not vmas:
-        return None
-    return min(vma.start for vma in vmas), max(vma.end for vma in vmas)
+        return _span(kernel.read_text(f"proc/{pid}/maps"))
+
+
+def mapped_span_if_alive(kernel: Kernel, pid: int) -> tuple[int, int] | None:
+    """:func:`mapped_span`, or None when the process is gone or unreadable."""
+    text = kernel.read_if_alive(f"proc/{pid}/maps")
+    return None if text is None else _span(text)
+
+
+def _span(maps: str) -> tuple[int, int] | None:
+    vmas = [vma for vma in parse_maps(maps) if vma.path != "[vsyscall]"]  # the gate page is no VMA
+    return (min(vma.start for vma in vmas), max(vma.end for vma in vmas)) if vmas else None
 
 
 def shares(weights: Mapping[int, float]) -> dict[int, float] | None:
@@ -172,15 +179,6 @@ class ThreadsTracker:
     def stop(self) -> None:
         """Nothing to undo: this tracker only reads."""
         self._seconds.clear()
-
-
-def mapped_span_if_alive(kernel: Kernel, pid: int) -> tuple[int, int] | None:
-    """:func:`mapped_span`, or None when the process is gone or unreadable."""
-    text = kernel.read_if_alive(f"proc/{pid}/maps")
-    if text is None:
-        return None
-    vmas = [vma for vma in parse_maps(text) if vma.path != "[vsyscall]"]
-    return (min(v.start for v in vmas), max(v.end for v in vmas)) if vmas else None
 
 
 register("threads", ThreadsTracker)
