@@ -13,6 +13,8 @@ model and the standard library; never cli/, never a policy or the mover.
 
 from __future__ import annotations
 
+# Tracker modules register themselves when imported: list them here as they come.
+from numamove.trackers import idlepage, numafaults, threads  # noqa: F401  (signals)
 from numamove.trackers.base import (
     REGISTRY,
     Availability,
@@ -27,8 +29,6 @@ from numamove.trackers.base import (
     register,
     tracking,
 )
-
-# Tracker modules register themselves when imported: list them here as they come.
 
 __all__ = [
     "REGISTRY",
