@@ -36,7 +36,7 @@ from numamove.trackers.base import Region, Tracker, TrackerInfo, tracking
 from numamove.trackers.combine import Combined
 from numamove.units import PAGE_SIZE
 
-__all__ = ["Progress", "Recording", "build_header", "record", "start_ticks"]
+__all__ = ["Progress", "Recording", "build_header", "record", "replay", "start_ticks"]
 
 NAP = 0.1
 """Longest sleep between two looks at ``stop()``: a stop request waits at most this long."""
@@ -180,6 +180,28 @@ def record(kernel: Kernel, pids: Sequence[int], trackers: Sequence[Tracker], *, 
                      writer.total, writer.parts)
 
 
+def replay(kernel: Kernel, intervals: Sequence[Sequence[Region]], *, interval: float,
+           writer: ProfileWriter, place: bool = True, method: str = "auto") -> Recording:
+    """Write intervals sampled before (an access log's regions, per interval) as a profile log.
+
+    With ``place``, the regions of processes running now get their placement
+    and resident pages as they are NOW (an access log does not say where the
+    pages were then); other regions get none ({}). The end reason is "duration".
+    """
+    pids = sorted({region.pid for regions in intervals for region in regions})
+    alive = {pid: ticks for pid in pids if place and (ticks := start_ticks(kernel, pid)) is not None}
+    loop = _Loop(kernel, alive, writer, placement_frames(kernel, method) if alive else None)
+    loop.unplaced = True
+    try:
+        for index, regions in enumerate(intervals):
+            loop.write(list(regions), index * interval, interval)
+        writer.end("duration", loop.index, len(intervals) * interval)
+    finally:
+        writer.close()
+    return Recording(loop.index, writer.regions, "duration", len(intervals) * interval, (),
+                     writer.total, writer.parts)
+
+
 def _wait(deadline: float, stop: Callable[[], object] | None, clock: Callable[[], float],
           sleep: Callable[[float], None]) -> object:
     """Sleep until ``deadline``, looking at ``stop()`` every NAP seconds; its answer if true, else None."""
@@ -203,6 +225,8 @@ class _Loop:
         self.last = 0
         self.exited: list[int] = []
         self.mappings: dict[int, list[tuple[int, int, str]]] = {}
+        self.unplaced = False
+        """Write the regions of processes not running too, without placement (a replayed log)."""
 
     def drop_exited(self) -> bool:
         """Forget the processes that exited (or whose pid a new process took); whether any did."""
@@ -219,6 +243,8 @@ class _Loop:
         for region in regions:
             if region.pid in by_pid:
                 by_pid[region.pid].append(region)
+            elif self.unplaced:
+                by_pid[region.pid] = [region]
         self.last = 0
         for pid, found in by_pid.items():
             try:
@@ -228,6 +254,10 @@ class _Loop:
         self.index += 1
 
     def _one(self, pid: int, regions: list[Region], elapsed: float, seconds: float) -> int:
+        if pid not in self.alive:  # a replayed log's process that is not running: no placement
+            rows: list[list[int]] = [[] for _ in regions]
+            interval = IntervalRecord(self.index, elapsed, seconds, pid, {})
+            return self.writer.interval(interval, self._records(pid, regions, rows))
         memory = resident_nodes(self.kernel, pid)
         table = region_nodes(self.kernel, pid, [r.start for r in regions], [r.end for r in regions],
                              frames=self.frames, vmas=memory.vmas)
@@ -236,12 +266,12 @@ class _Loop:
         if mappings != self.mappings.get(pid):
             self.mappings[pid] = mappings
             changed = VmasRecord(self.index, pid, mappings)
-        records = []
-        for region, row in zip(regions, table.tolist(), strict=True):
-            records.append(RegionRecord(
-                self.index, pid, region.start, region.end, float(region.heat), region.written,
-                None if region.accessing_nodes is None else {int(n): float(s) for n, s in
-                                                              region.accessing_nodes.items()},
-                {node: count for node, count in enumerate(row) if count}))
         interval = IntervalRecord(self.index, elapsed, seconds, pid, dict(memory.pages_by_node))
-        return self.writer.interval(interval, records, changed)
+        return self.writer.interval(interval, self._records(pid, regions, table.tolist()), changed)
+
+    def _records(self, pid: int, regions: list[Region], rows: list[list[int]]) -> list[RegionRecord]:
+        return [RegionRecord(self.index, pid, region.start, region.end, float(region.heat), region.written,
+                             None if region.accessing_nodes is None else {
+                                 int(node): float(share) for node, share in region.accessing_nodes.items()},
+                             {node: count for node, count in enumerate(row) if count})
+                for region, row in zip(regions, rows, strict=True)]
