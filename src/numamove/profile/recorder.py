@@ -147,7 +147,8 @@ def record(kernel: Kernel, pids: Sequence[int], trackers: Sequence[Tracker], *, 
         with tracking(tracker):
             reason = ""
             while not reason:
-                deadline = begun + (loop.index + 1) * interval
+                # The next tick of the interval's grid: a late sample skips the ticks it missed, no burst.
+                deadline = begun + (math.floor((previous - begun) / interval + 1e-9) + 1) * interval
                 if duration is not None:
                     deadline = min(deadline, begun + duration)
                 asked = _wait(deadline, stop, clock, sleep)
@@ -158,12 +159,12 @@ def record(kernel: Kernel, pids: Sequence[int], trackers: Sequence[Tracker], *, 
                     if not loop.drop_exited():
                         raise
                     regions = None  # a tracker cannot go on without the process it tracked
-                previous = now
                 if regions is not None:
                     loop.write(regions, now - begun, now - previous)
-                    if on_interval is not None:
+                    if on_interval is not None and loop.alive:
                         on_interval(Progress(loop.index - 1, now - begun, tuple(loop.alive), loop.last,
                                              writer.regions, writer.total, writer.parts))
+                previous = now
                 if asked:
                     reason = asked if isinstance(asked, str) and asked in REASONS else "interrupted"
                 elif regions is None or not loop.alive:
@@ -239,6 +240,8 @@ class _Loop:
     def write(self, regions: list[Region], elapsed: float, seconds: float) -> None:
         """One interval: per process still running, its mappings if changed, the interval, its regions."""
         self.drop_exited()
+        if not self.alive and not self.unplaced:
+            return  # every target exited before this interval could be read: it is not one
         by_pid: dict[int, list[Region]] = {pid: [] for pid in self.alive}
         for region in regions:
             if region.pid in by_pid:
