@@ -140,8 +140,9 @@ def test_the_log_holds_the_kernel_s_placement_and_the_combined_accessing_nodes(
     cold = next(r for r in last if (r.start, r.end) == work.cold)
     assert hot.nodes == hot_now and sum(hot.nodes.values()) == (work.hot[1] - work.hot[0]) // PAGE_SIZE
     assert cold.nodes == cold_now and hot.heat == 2.0 and hot.written is True
-    # The hammering thread runs on work.node; the main thread may sit anywhere: the shares say so.
-    assert hot.accessing_nodes is not None and hot.accessing_nodes.get(work.node, 0) >= 0.5
+    # "here" counts threads alike: the hammering one on work.node, the others wherever they last ran.
+    assert hot.accessing_nodes is not None and hot.accessing_nodes.get(work.node, 0) > 0
+    assert sum(hot.accessing_nodes.values()) == pytest.approx(1.0)
     assert hot.accessing_nodes == cold.accessing_nodes
     resident = [r for r in log.records if isinstance(r, IntervalRecord)][-1].resident
     assert abs(sum(resident.values()) - sum(resident_now.values())) < 256  # the interpreter's own churn
@@ -167,12 +168,15 @@ def start_profile(args: list[str]) -> subprocess.Popen[str]:
 
 
 def wait_for_intervals(out: Path, count: int, process: subprocess.Popen[str]) -> None:
-    deadline = time.monotonic() + 60
+    deadline = time.monotonic() + 180  # a loaded TCG guest starts Python slowly
     while time.monotonic() < deadline and process.poll() is None:
         if out.exists() and out.read_text().count('"type":"interval"') >= count:
             return
         time.sleep(0.1)
-    raise AssertionError(f"no {count} intervals in {out}: {process.poll()}")
+    if process.poll() is None:
+        process.kill()
+    _, stderr = process.communicate()
+    raise AssertionError(f"no {count} intervals in {out} (exit {process.returncode}): {stderr[-3000:]}")
 
 
 @pytest.mark.parametrize(("number", "status", "reason"), [(signal.SIGINT, 130, "interrupted"),
@@ -207,17 +211,21 @@ def test_the_target_exiting_ends_the_run_with_what_was_seen(layout: Layout, tmp_
     assert isinstance(end, EndRecord) and end.reason == "target exited" and end.intervals >= 2
 
 
-def test_bad_input_leaves_no_log_and_no_traceback(layout: Layout, tmp_path: Path) -> None:
+def test_bad_input_leaves_no_log_and_no_traceback(layout: Layout, tmp_path: Path,
+                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(base, "REGISTRY", registry())
     with hot_set_workload(layout) as work:
-        for args, said in [(["--tracker", "fixed", "--tracker-option", "fixed.depth=1"], "no option 'depth'"),
-                           (["--tracker", "fixed", "--interval", "1us"], "--interval must be from 10ms"),
-                           (["--tracker", "nothing"], "no tracker is called 'nothing'")]:
-            run = subprocess.run([sys.executable, "-c", SCRIPT.format(
-                root=str(ROOT), args=["profile", str(work.pid), *args, "-o", str(tmp_path / "x.jsonl")])],
-                capture_output=True, text=True, cwd=ROOT, timeout=120)
-            assert run.returncode == 1 and run.stderr.count("\n") == 1, run.stderr
-            assert said in run.stderr and "Traceback" not in run.stderr
-            assert not (tmp_path / "x.jsonl").exists()
+        out = ["-o", str(tmp_path / "x")]
+        cases = [(["--tracker", "fixed", "--tracker-option", "fixed.depth=1", *out], "no option 'depth'"),
+                 (["--tracker", "fixed", "--interval", "1us", *out], "--interval must be from 10ms"),
+                 (["--tracker", "nothing", *out], "no tracker is called 'nothing'"),
+                 (["--tracker", "fixed", *fixed_options(work), "-o", "/proc/x.jsonl"],
+                  "cannot write the profile log /proc/x.jsonl")]
+        for args, said in cases:
+            result = CliRunner().invoke(main, ["profile", str(work.pid), *args])
+            assert result.exit_code == 1 and result.stderr.count("\n") == 1, result.output
+            assert said in result.stderr and isinstance(result.exception, SystemExit)
+            assert not (tmp_path / "x").exists()
 
 
 # --- numamove's own trackers (present once the tracker branches are merged) --------------------------
