@@ -1,17 +1,15 @@
 """The profile log: JSON Lines records, the writer (merging, size cap, rotation) and the reader.
 
-The format is /work/notes/profile-format.md's (README, "Profile logs"): a
-``header`` first in every file, ``vmas`` when a process's mappings change, per
-interval and process an ``interval`` record then its ``region`` records, and an
-``end`` record when the run ends in any way that lets the writer run.
-Addresses are integers; node ids, as JSON object keys, are strings.
+The format (README, "Profile logs"): a ``header`` first in every file, ``vmas`` when a
+process's mappings change, per interval and process an ``interval`` record then its
+``region`` records, and an ``end`` record when the run ends in any way that lets the
+writer run. Addresses are integers; node ids, as JSON object keys, are strings.
 
-The writer merges adjacent regions of equal heat, written and accessing nodes
-(their pages per node add up) and, when a file would pass its size cap,
-renames FILE to FILE.1 (FILE.1 to FILE.2, ... keeping ``keep`` old parts) and
-starts a new FILE with a header of the next part number, followed by the
-latest ``vmas`` record of each process so that every part reads on its own.
-It rotates between intervals only: an interval's records stay in one part.
+The writer merges adjacent regions of equal heat, written and accessing nodes (their
+pages per node add up) and, when a file would pass its size cap, renames FILE to FILE.1
+(FILE.1 to FILE.2, ... keeping ``keep`` old parts) and starts a new FILE with a header of
+the next part number and the latest ``vmas`` record of each process, so that every part
+reads on its own. It rotates between intervals only: an interval stays in one part.
 
 The reader reads FILE's parts oldest first (FILE.N ... FILE.1, FILE) and gives
 malformed lines as data (:class:`BadLine`: file, line number, why).
@@ -239,17 +237,23 @@ def merge_regions(regions: Sequence[RegionRecord]) -> list[RegionRecord]:
     """Adjacent regions (one's end is the next one's start, same pid and interval) with equal heat,
     written and accessing nodes, as one: their pages per node add up. Order is kept."""
     merged: list[RegionRecord] = []
-    for region in regions:
-        last = merged[-1] if merged else None
-        if (last is not None and last.end == region.start and last.pid == region.pid
+    run: list[RegionRecord] = []  # the regions that merge into one, built once when the run ends
+    for region in [*regions, None]:
+        last = run[-1] if run else None
+        if (region is not None and last is not None and last.end == region.start and last.pid == region.pid
                 and last.interval == region.interval and last.heat == region.heat
                 and last.written == region.written and last.accessing_nodes == region.accessing_nodes):
-            nodes = dict(last.nodes)
-            for node, count in region.nodes.items():
-                nodes[node] = nodes.get(node, 0) + count
-            merged[-1] = replace(last, end=region.end, nodes=nodes)
-        else:
-            merged.append(region)
+            run.append(region)
+            continue
+        if len(run) > 1:
+            nodes: dict[int, int] = {}
+            for part in run:
+                for node, count in part.nodes.items():
+                    nodes[node] = nodes.get(node, 0) + count
+            merged.append(replace(run[0], end=run[-1].end, nodes=dict(sorted(nodes.items()))))
+        elif run:
+            merged.append(run[0])
+        run = [region] if region is not None else []
     return merged
 
 
@@ -441,8 +445,6 @@ def read_records(path: str | os.PathLike[str]) -> Iterator[Record | BadLine]:
 
 def read_log(path: str | os.PathLike[str]) -> ProfileLog:
     """The whole log at ``path`` (all its parts) in memory; see :func:`read_records`."""
-    records: list[Record] = []
-    bad: list[BadLine] = []
-    for item in read_records(path):
-        (bad if isinstance(item, BadLine) else records).append(item)  # type: ignore[arg-type]
-    return ProfileLog(log_parts(path), records, bad)
+    items = list(read_records(path))
+    return ProfileLog(log_parts(path), [item for item in items if not isinstance(item, BadLine)],
+                      [item for item in items if isinstance(item, BadLine)])

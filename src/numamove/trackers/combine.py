@@ -16,7 +16,6 @@ May import: numpy, :mod:`.base`.
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Iterator, Mapping, Sequence
 
 import numpy as np
@@ -150,4 +149,5 @@ def _overlap_shares(targets: list[Region], sources: list[Region]) -> list[dict[i
 
 
 def _with_nodes(region: Region, nodes: Mapping[int, float]) -> Region:
-    return dataclasses.replace(region, accessing_nodes=dict(nodes))
+    # The constructor, not dataclasses.replace: a third of the cost, and an access log has 100,000s.
+    return Region(region.pid, region.start, region.end, region.heat, region.heat_unit, region.written, nodes)
