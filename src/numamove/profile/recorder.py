@@ -125,6 +125,8 @@ def record(kernel: Kernel, pids: Sequence[int], trackers: Sequence[Tracker], *, 
     given, anything else true as "interrupted". A KeyboardInterrupt closes
     the log with an "interrupted" end record and goes on up. Processes that
     exit are dropped; when none is left the run ends with "target exited".
+    A tracker whose sample fails once one of its processes exited cannot go
+    on without it: that ends the run with "target exited" too.
     ``method`` places pages by PFN ("pagemap"), move_pages ("query") or
     whichever works ("auto"). ``clock`` and ``sleep`` are for tests.
     """
