@@ -28,6 +28,7 @@ import numamove
 from numamove.cli import main
 from numamove.kernel import Kernel
 from numamove.profile.log import EndRecord, Header, IntervalRecord, ProfileLog, RegionRecord, read_log
+from numamove.scan.regions import region_nodes
 from numamove.trackers import Region, TrackerInfo, TrackerRegistry, base
 
 from .conftest import PAGE_SIZE, HotSet, Layout, hot_set_workload
@@ -127,6 +128,13 @@ def test_the_log_holds_the_kernel_s_placement_and_the_combined_accessing_nodes(
         assert result.exit_code == 0, result.output
         hot_now, cold_now = queried_nodes(work.pid, *work.hot), queried_nodes(work.pid, *work.cold)
         resident_now = numamove.scan_process(work.pid, detail=False).pages_by_node
+        spans = sorted([work.hot, work.cold])
+        starts, ends = [a for a, _ in spans], [b for _, b in spans]
+        by_pfn = region_nodes(Kernel(), work.pid, starts, ends, frames="pagemap")
+        by_query = region_nodes(Kernel(), work.pid, starts, ends, frames=None)
+    assert by_pfn.tolist() == by_query.tolist()  # PFN -> node and move_pages agree, region by region
+    assert [dict((n, c) for n, c in enumerate(row) if c) for row in by_pfn.tolist()] == [
+        hot_now if span == work.hot else cold_now for span in spans]
     summary = json.loads(result.stdout)
     assert summary["intervals"] == 4 and summary["reason"] == "duration"
     log = read_log(out)
