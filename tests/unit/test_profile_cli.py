@@ -20,7 +20,7 @@ from click.testing import CliRunner, Result
 
 from numamove.cli import main
 from numamove.cli.profile import parse_size
-from numamove.errors import InvalidInputError
+from numamove.errors import InvalidInputError, NumaMoveError
 from numamove.profile.log import EndRecord, Header, IntervalRecord, RegionRecord, read_log
 from numamove.topology.frames import FrameNodes
 from numamove.trackers import Region, TrackerRegistry, base
@@ -48,13 +48,21 @@ class Signalled(FakeTracker):
         return super().sample()
 
 
+class Busy(FakeTracker):
+    """Fails to start, half-way, as DAMON does when another tool holds it."""
+
+    def start(self) -> None:
+        super().start()
+        raise NumaMoveError("DAMON is busy: kdamond 0 is running and is not ours")
+
+
 @pytest.fixture
 def root(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """pid 9 on the guest's sysfs, a registry of fake trackers, every frame on node 1 (no syscalls)."""
     make_process(tmp_path)
     registry = TrackerRegistry()
     for name, factory in (("fake", FakeTracker), ("gone", Unavailable), ("exiting", Exiting),
-                          ("signalled", Signalled)):
+                          ("signalled", Signalled), ("busy", Busy)):
         registry.register(name, factory)
     monkeypatch.setattr(base, "REGISTRY", registry)
     frames = FrameNodes(np.array([0, 1], dtype=np.int64), np.array([-1, 1], dtype=np.int32))
@@ -94,7 +102,7 @@ def test_piped_it_prints_a_plain_summary_line(root: Path) -> None:
 
 
 @pytest.mark.parametrize(("args", "message"), [
-    (["--tracker", "nope"], "no tracker is called 'nope'; the trackers: exiting, fake, gone, signalled"),
+    (["--tracker", "nope"], "no tracker is called 'nope'; the trackers: busy, exiting, fake, gone, signalled"),
     (["--tracker", "gone"], "tracker 'gone' is not available here: DAMON is absent: "
                             "/sys/kernel/mm/damon/admin does not exist"),
     (["--tracker", "fake", "--tracker-option", "fake.depth=2"], "tracker fake has no option 'depth'"),
@@ -265,3 +273,11 @@ def test_an_access_log_without_a_target_has_no_placement_and_an_empty_one_is_ref
     assert empty.exit_code == 1 and "holds no access numamove could read" in empty.stderr
     missing = profile(root, "--log", str(root / "none.txt"), "-o", str(root / "c.jsonl"))
     assert missing.exit_code == 1 and "cannot read the access log" in missing.stderr
+
+
+def test_a_tracker_that_cannot_start_is_one_line_stopped_and_leaves_no_log(root: Path) -> None:
+    out = root / "out.jsonl"
+    result = profile(root, str(PID), "--tracker", "busy", "-o", str(out))
+    assert result.exit_code == 1
+    assert result.stderr == "numamove: error: DAMON is busy: kdamond 0 is running and is not ours\n"
+    assert FakeTracker.calls == ["start", "stop"] and not out.exists()
