@@ -102,7 +102,8 @@ def test_piped_it_prints_a_plain_summary_line(root: Path) -> None:
 
 
 @pytest.mark.parametrize(("args", "message"), [
-    (["--tracker", "nope"], "no tracker is called 'nope'; the trackers: busy, exiting, fake, gone, signalled"),
+    (["--tracker", "nope"], "no tracker is called 'nope'; the trackers: busy, exiting, fake, gone, "
+                            "signalled"),
     (["--tracker", "gone"], "tracker 'gone' is not available here: DAMON is absent: "
                             "/sys/kernel/mm/damon/admin does not exist"),
     (["--tracker", "fake", "--tracker-option", "fake.depth=2"], "tracker fake has no option 'depth'"),
