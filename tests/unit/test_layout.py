@@ -37,6 +37,13 @@ no I/O, so they are tested on plain data."""
 THROUGH_KERNEL = ("numamove.scan", "numamove.trackers")
 """Read and write only through a Kernel: no I/O of their own."""
 
+PROFILE = ("numamove.profile",)
+"""The recorder and its log: the recorder touches the kernel only through a Kernel and the library;
+profile/log.py reads and writes the user's own files (the log and its rotated parts), no kernel file."""
+
+USER_FILES = {"numamove.profile.log": "the profile log named by the user, and its rotated parts"}
+"""Modules of PROFILE that do file I/O of their own, and on what."""
+
 KERNEL = ("numamove.kernel",)
 """The I/O seam: a Kernel's files, and the ctypes syscall layer."""
 
@@ -288,6 +295,16 @@ def test_pure_and_scanning_layers_do_no_io_of_their_own(module: Module) -> None:
     found = [use for use in io_uses(module) if (module.name, use.function) not in IO_ALLOWED]
     assert not found, "I/O outside a Kernel (go through the Kernel, or list it in IO_ALLOWED):\n" + \
         report(found)
+
+
+@pytest.mark.parametrize("module", modules_in(PROFILE), ids=lambda module: module.name)
+def test_profile_touches_the_kernel_only_through_a_kernel(module: Module) -> None:
+    if module.name in USER_FILES:  # its own files only: it never reaches the kernel layer
+        reached = sorted(name for name in runtime_reach(module.name) if under(name, KERNEL))
+        assert not reached, f"importing {module.name} loads the kernel layer: {', '.join(reached)}"
+        return
+    found = list(io_uses(module))
+    assert not found, "I/O outside a Kernel (go through the Kernel or the library):\n" + report(found)
 
 
 def test_io_allowed_names_functions_that_exist() -> None:

@@ -29,7 +29,9 @@ def __getattr__(name: str) -> Any:
         raise AttributeError(f"module 'numamove.cli' has no attribute {name!r}")
     import importlib
 
-    for command in ("nodes", "where", "map", "move", "migrate", "doctor"):  # each registers its command
+    # each module registers its command
+    commands = ("nodes", "where", "map", "move", "migrate", "profile", "doctor")
+    for command in commands:
         importlib.import_module(f"numamove.cli.{command}")
     from numamove.cli.app import main
 
