@@ -1,0 +1,169 @@
+"""numamove's own small writer of DAMON's sysfs interface, /sys/kernel/mm/damon/admin (not damo).
+
+The files (Documentation/admin-guide/mm/damon/usage.rst, mm/damon/sysfs*.c)::
+
+    kdamonds/nr_kdamonds                 writing N re-creates kdamonds/0..N-1 (every one's settings
+                                         are lost); EBUSY while any kdamond runs
+    kdamonds/K/state                     on, off, commit, update_schemes_tried_regions (waits for
+                                         the kdamond to fill tried_regions), ...; reads on or off
+    kdamonds/K/pid                       the kdamond thread's pid, -1 while off
+    kdamonds/K/contexts/nr_contexts      0 or 1
+    kdamonds/K/contexts/0/avail_operations, operations         vaddr, fvaddr, paddr
+    .../0/monitoring_attrs/intervals/{sample_us,aggr_us,update_us}
+    .../0/monitoring_attrs/nr_regions/{min,max}
+    .../0/targets/nr_targets, targets/T/pid_target
+    .../0/schemes/nr_schemes, schemes/S/action (stat: count only),
+        schemes/S/access_pattern/{sz,nr_accesses,age}/{min,max},
+        schemes/S/filters/nr_filters, filters/F/{type,damon_target_idx,matching},
+        schemes/S/tried_regions/R/{start,end,nr_accesses,age}
+
+Every read and write goes through the :class:`~numamove.kernel.Kernel`.
+"""
+
+from __future__ import annotations
+
+import errno
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from numamove.errors import KernelError, kernel_error
+from numamove.kernel import Kernel
+from numamove.procfs.damon import parse_signed, parse_unsigned
+
+__all__ = ["ADMIN", "KDAMONDS", "Attributes", "DamonSysfs", "damon_error"]
+
+ADMIN = "sys/kernel/mm/damon/admin"
+KDAMONDS = f"{ADMIN}/kdamonds"
+UINT_MAX = (1 << 32) - 1
+"""The largest nr_accesses and age a scheme's access pattern takes: they are unsigned int in the kernel."""
+
+
+@dataclass(frozen=True)
+class Attributes:
+    """A context's monitoring attributes: intervals in microseconds, and the bounds on its region count."""
+
+    sample_us: int
+    aggr_us: int
+    update_us: int
+    min_regions: int
+    max_regions: int
+
+
+def damon_error(error: OSError, what: str) -> KernelError:
+    """A failed DAMON sysfs read or write as a numamove error naming ``what`` and the cause."""
+    err = error.errno or errno.EIO
+    causes = {errno.EBUSY: "a kdamond is running", errno.EPERM: "this needs CAP_SYS_ADMIN",
+              errno.EACCES: "this needs CAP_SYS_ADMIN", errno.ENOENT: "the file is gone"}
+    cause = causes.get(err, error.strerror or "")
+    return kernel_error(err, "", f"DAMON refused {what}: {cause}")
+
+
+class DamonSysfs:
+    """DAMON's sysfs files as numbers and words, read and written through ``kernel``."""
+
+    def __init__(self, kernel: Kernel) -> None:
+        self.kernel = kernel
+
+    def present(self) -> bool:
+        return self.kernel.exists(KDAMONDS)
+
+    def _read(self, relative: str) -> str:
+        try:
+            return self.kernel.read_text(f"{KDAMONDS}/{relative}")
+        except OSError as error:
+            raise damon_error(error, f"a read of kdamonds/{relative}") from None
+
+    def write(self, relative: str, value: str | int) -> None:
+        """Write one value to kdamonds/``relative``; a refusal is a numamove error naming the file."""
+        try:
+            self.kernel.write(f"{KDAMONDS}/{relative}", f"{value}\n")
+        except OSError as error:
+            raise damon_error(error, f"{value} in kdamonds/{relative}") from None
+
+    def count(self) -> int:
+        """``nr_kdamonds``: how many kdamond directories exist."""
+        return parse_unsigned(self._read("nr_kdamonds"), "nr_kdamonds")
+
+    def state(self, kdamond: int) -> str:
+        """"on" or "off" (kdamonds/K/state)."""
+        return self._read(f"{kdamond}/state").strip()
+
+    def thread(self, kdamond: int) -> int:
+        """The kdamond thread's pid, -1 while it is off (kdamonds/K/pid)."""
+        return parse_signed(self._read(f"{kdamond}/pid"), f"kdamonds/{kdamond}/pid")
+
+    def operations(self, kdamond: int) -> tuple[str, list[str]]:
+        """The context's operations and what this kernel offers (avail_operations); ("", []) without one."""
+        base = f"{kdamond}/contexts"
+        if parse_unsigned(self._read(f"{base}/nr_contexts"), "nr_contexts") < 1:
+            return "", []
+        return (self._read(f"{base}/0/operations").strip(),
+                self._read(f"{base}/0/avail_operations").split())
+
+    def targets(self, kdamond: int) -> list[int]:
+        """The pids of context 0's targets."""
+        base = f"{kdamond}/contexts/0/targets"
+        count = parse_unsigned(self._read(f"{base}/nr_targets"), "nr_targets")
+        return [parse_signed(self._read(f"{base}/{t}/pid_target"), "pid_target") for t in range(count)]
+
+    def scheme_sz_max(self, kdamond: int, scheme: int) -> int | None:
+        """A scheme's access_pattern/sz/max, None when the scheme does not exist."""
+        base = f"{kdamond}/contexts/0/schemes"
+        if parse_unsigned(self._read(f"{base}/nr_schemes"), "nr_schemes") <= scheme:
+            return None
+        return parse_unsigned(self._read(f"{base}/{scheme}/access_pattern/sz/max"), "sz/max")
+
+    def configure(self, kdamond: int, pids: Sequence[int], attrs: Attributes, marker: int) -> None:
+        """Set up kdamond K's context: vaddr, ``attrs``, one target per pid, one stat scheme per target.
+
+        Each scheme takes every region (its access pattern spans all, with
+        ``marker`` as the size bound) and, with several targets, a "target"
+        filter (matching N: reject memory not of target T), so that scheme T's
+        tried_regions hold target T's regions only: a tried region does not say
+        its target.
+        """
+        context = f"{kdamond}/contexts/0"
+        self.write(f"{kdamond}/contexts/nr_contexts", 1)
+        self.write(f"{context}/operations", "vaddr")
+        intervals = f"{context}/monitoring_attrs/intervals"
+        self.write(f"{intervals}/sample_us", attrs.sample_us)
+        self.write(f"{intervals}/aggr_us", attrs.aggr_us)
+        self.write(f"{intervals}/update_us", attrs.update_us)
+        self.write(f"{context}/monitoring_attrs/nr_regions/min", attrs.min_regions)
+        self.write(f"{context}/monitoring_attrs/nr_regions/max", attrs.max_regions)
+        self.write(f"{context}/targets/nr_targets", len(pids))
+        for index, pid in enumerate(pids):
+            self.write(f"{context}/targets/{index}/pid_target", pid)
+        self.write(f"{context}/schemes/nr_schemes", len(pids))
+        for index in range(len(pids)):
+            scheme = f"{context}/schemes/{index}"
+            self.write(f"{scheme}/action", "stat")
+            for name, top in (("sz", marker), ("nr_accesses", UINT_MAX), ("age", UINT_MAX)):
+                self.write(f"{scheme}/access_pattern/{name}/min", 0)
+                self.write(f"{scheme}/access_pattern/{name}/max", top)
+            if len(pids) > 1:
+                self.write(f"{scheme}/filters/nr_filters", 1)
+                self.write(f"{scheme}/filters/0/type", "target")
+                self.write(f"{scheme}/filters/0/damon_target_idx", index)
+                self.write(f"{scheme}/filters/0/matching", "N")
+
+    def tried_regions(self, kdamond: int, scheme: int) -> list[tuple[int, int, int]]:
+        """(start, end, nr_accesses) of each region scheme S tried at the last update, in address order.
+
+        ``age`` is not read: the tracker does not report it, and each file read
+        costs a syscall per region per interval.
+        """
+        base = f"{KDAMONDS}/{kdamond}/contexts/0/schemes/{scheme}/tried_regions"
+        read = self.kernel.read_text
+        try:
+            names = self.kernel.listdir(base)
+            regions = []
+            for name in names:
+                if name.isdigit():
+                    regions.append((int(name), parse_unsigned(read(f"{base}/{name}/start"), "start"),
+                                    parse_unsigned(read(f"{base}/{name}/end"), "end"),
+                                    parse_unsigned(read(f"{base}/{name}/nr_accesses"), "nr_accesses")))
+        except OSError as error:
+            raise damon_error(error, "a read of the tried regions") from None
+        regions.sort()
+        return [(start, end, accesses) for _, start, end, accesses in regions]
