@@ -79,8 +79,9 @@ class OwnerRecord:
     """Who made a kdamond: numamove's claim on it, kept in run/numamove-damon.json.
 
     ``owner_pid`` and ``owner_start`` (/proc/PID/stat field 22) name the numamove
-    process; ``kdamond`` is the index of its directory under
-    /sys/kernel/mm/damon/admin/kdamonds; ``targets`` the pids it watches;
+    process; ``kdamond`` is the index of the first of its kdamonds' directories
+    under /sys/kernel/mm/damon/admin/kdamonds (one kdamond per target, in the
+    order of ``targets``, the pids they watch);
     ``marker`` the value numamove wrote to its schemes' ``access_pattern/sz/max``
     (larger than any region, so it filters nothing, and unlikely to be anyone
     else's); ``before`` what ``nr_kdamonds`` read before numamove raised it.

@@ -6,15 +6,17 @@ its regions through a "stat" scheme (counts only, does nothing to memory),
 whose tried_regions directory the kernel fills on request
 (``update_schemes_tried_regions``). :mod:`.damon_sysfs` writes the files.
 
+One kdamond per process: a tried region does not say which target it is of.
+
 Ownership, because a kdamond outlives the process that started it: before it
-makes a kdamond, the tracker writes a record of it (run/numamove-damon.json
-under the kernel's root: our pid and start time, the kdamond's index, the
-target pids, and the marker written into the kdamond's schemes). ``stop()``
-turns the kdamond off, removes it (``nr_kdamonds`` back to what it was) and
+makes its kdamonds, the tracker writes a record of them (run/numamove-damon.json
+under the kernel's root: our pid and start time, the first kdamond's index, the
+target pids, and the marker written into the kdamonds' schemes). ``stop()``
+turns them off, removes them (``nr_kdamonds`` back to what it was) and
 clears the record; it runs with SIGINT and SIGTERM blocked, is harmless twice,
 and undoes a half-done ``start()``. A later ``start()`` finds the record of a
 numamove that was killed (its pid gone, or reused by another process), checks
-that the kdamond is still the one it describes, stops it and says so in
+that the kdamonds are still the ones it describes, stops them and says so in
 :attr:`DamonTracker.warnings`. Kdamonds numamove did not make are never
 touched: writing ``nr_kdamonds`` would erase their settings, so their presence
 makes ``start()`` refuse ("DAMON is busy").
@@ -110,13 +112,21 @@ def _owner_alive(kernel: Kernel, record: OwnerRecord) -> bool:
     return found is not None and found[1] == record.owner_start
 
 
+def _kdamonds(record: OwnerRecord) -> range:
+    """The kdamonds a record claims: one per target, from ``record.kdamond`` on."""
+    return range(record.kdamond, record.kdamond + len(record.targets))
+
+
 def _matches(sysfs: DamonSysfs, record: OwnerRecord) -> bool:
-    """Whether kdamond ``record.kdamond`` is still the one the record describes (vaddr, pids, marker)."""
-    if sysfs.count() <= record.kdamond:
+    """Whether the record's kdamonds are still the ones it describes (vaddr, their pid, the marker)."""
+    if sysfs.count() < record.kdamond + len(record.targets):
         return False
-    operations, _ = sysfs.operations(record.kdamond)
-    return (operations == "vaddr" and tuple(sysfs.targets(record.kdamond)) == record.targets
-            and sysfs.scheme_sz_max(record.kdamond, 0) == record.marker)
+    for kdamond, pid in zip(_kdamonds(record), record.targets, strict=True):
+        operations, _ = sysfs.operations(kdamond)
+        if (operations != "vaddr" or sysfs.targets(kdamond) != [pid]
+                or sysfs.scheme_sz_max(kdamond, 0) != record.marker):
+            return False
+    return True
 
 
 def _foreign_kdamonds(kernel: Kernel, sysfs: DamonSysfs) -> str | None:
@@ -129,7 +139,7 @@ def _foreign_kdamonds(kernel: Kernel, sysfs: DamonSysfs) -> str | None:
     owner_alive = record is not None and _owner_alive(kernel, record)
     others = []
     for kdamond in range(count):
-        mine = ours and record is not None and record.kdamond == kdamond
+        mine = ours and record is not None and kdamond in _kdamonds(record)
         if mine and not owner_alive:
             continue  # a killed numamove's: start() removes it
         whose = f"numamove pid {record.owner_pid}'s" if mine and record is not None else "not numamove's"
@@ -170,14 +180,14 @@ def recover(kernel: Kernel) -> list[str]:
     sysfs = DamonSysfs(kernel)
     done: list[str] = []
     if sysfs.present() and _matches(sysfs, record):
-        kdamond = record.kdamond
-        ran = sysfs.state(kdamond) == "on"
-        if ran:
+        ran = [kdamond for kdamond in _kdamonds(record) if sysfs.state(kdamond) == "on"]
+        for kdamond in ran:
             sysfs.write(f"{kdamond}/state", "off")
-        if sysfs.count() == kdamond + 1 and record.before == kdamond:
+        if sysfs.count() == _kdamonds(record).stop and record.before == record.kdamond:
             sysfs.write("nr_kdamonds", record.before)
+        names = ",".join(map(str, ran or _kdamonds(record)))
         pids = ",".join(map(str, record.targets))
-        done.append(f"{'stopped' if ran else 'removed'} kdamond {kdamond} that numamove pid "
+        done.append(f"{'stopped' if ran else 'removed'} kdamond {names} that numamove pid "
                     f"{record.owner_pid} (no longer running) left {'running' if ran else 'set up'} "
                     f"on pid {pids}")
     kernel.write(RECORD, CLEARED)
@@ -185,7 +195,7 @@ def recover(kernel: Kernel) -> list[str]:
 
 
 class DamonTracker:
-    """DAMON vaddr on some processes: one kdamond, one target and one stat scheme per process.
+    """DAMON vaddr on some processes: one kdamond per process, with one target and one stat scheme.
 
     ``heat`` is :data:`HEAT_UNIT`: a region's nr_accesses over the last
     aggregation interval (how many of DAMON's checks saw an access), divided by
@@ -200,8 +210,9 @@ class DamonTracker:
         cannot_see="reads from writes; which node's CPUs made the accesses; detail finer than DAMON's "
                    "regions (max_regions bounds it); aggregation intervals other than the last before "
                    "each sample",
-        cost="a kernel thread (kdamond) sampling every sampling interval; per sample one sysfs update "
-             "that waits up to two aggregation intervals, and three small file reads per region",
+        cost="a kernel thread (kdamond) per process, sampling every sampling interval; per sample and "
+             "process one sysfs update that waits up to two aggregation intervals, and three small file "
+             "reads per region",
         options=OPTIONS,
     )
 
@@ -216,7 +227,7 @@ class DamonTracker:
         self.warnings: list[str] = []
         """What ``start()`` did that the caller should show (a killed numamove's kdamond stopped)."""
         self._sysfs = DamonSysfs(kernel)
-        self._kdamond = 0
+        self._first = 0
         self._record: OwnerRecord | None = None
         self._created = False
         self._on = False
@@ -252,23 +263,29 @@ class DamonTracker:
         me = _identity(self.kernel, "self")
         assert me is not None
         marker = (1 << 62) | (me[1] & 0xFFFF_FFFF) << 22 | (me[0] & 0x3F_FFFF)
-        self._record = OwnerRecord(me[0], me[1], self._kdamond, self.pids, marker, sysfs.count())
+        self._first = sysfs.count()
+        self._record = OwnerRecord(me[0], me[1], self._first, self.pids, marker, self._first)
         self.kernel.write(RECORD, self._record.to_text())
-        sysfs.write("nr_kdamonds", self._kdamond + 1)
+        sysfs.write("nr_kdamonds", self._first + len(self.pids))
         self._created = True
-        sysfs.write(f"{self._kdamond}/contexts/nr_contexts", 1)
-        _, offered = sysfs.operations(self._kdamond)
-        if "vaddr" not in offered:
-            offers = " ".join(offered) or "none"
-            raise UnsupportedError(errno.EOPNOTSUPP, f"DAMON here cannot watch processes: its operations "
-                                   f"are {offers}, not vaddr (CONFIG_DAMON_VADDR is not set)")
-        sysfs.configure(self._kdamond, self.pids, self.attributes, marker)
-        try:
-            sysfs.write(f"{self._kdamond}/state", "on")
-        except KernelError:
-            self._check_targets()
-            raise
+        for kdamond, pid in self._kdamond_pids():
+            sysfs.write(f"{kdamond}/contexts/nr_contexts", 1)
+            _, offered = sysfs.operations(kdamond)
+            if "vaddr" not in offered:
+                offers = " ".join(offered) or "none"
+                raise UnsupportedError(errno.EOPNOTSUPP, f"DAMON here cannot watch processes: its operations "
+                                       f"are {offers}, not vaddr (CONFIG_DAMON_VADDR is not set)")
+            sysfs.configure(kdamond, pid, self.attributes, marker)
+        for kdamond, _ in self._kdamond_pids():
+            try:
+                sysfs.write(f"{kdamond}/state", "on")
+            except KernelError:
+                self._check_targets()
+                raise
         self._on = True
+
+    def _kdamond_pids(self) -> list[tuple[int, int]]:
+        return [(self._first + index, pid) for index, pid in enumerate(self.pids)]
 
     def _check_targets(self) -> list[int]:
         """The pids still running (same start time); NoSuchProcessError when none is."""
@@ -286,26 +303,27 @@ class DamonTracker:
         """
         if not self._on:
             raise InvalidInputError("sample() needs a started damon tracker")
-        sysfs, kdamond = self._sysfs, self._kdamond
+        sysfs = self._sysfs
+        regions: list[Region] = []
+        per_second = 1e6 / self.attributes.aggr_us
         try:
             alive = self._check_targets()
-            try:
-                sysfs.write(f"{kdamond}/state", "update_schemes_tried_regions")
-            except KernelError:
-                if self._state() != "on":  # DAMON stopped: its targets exited meanwhile
-                    self._check_targets()
-                    raise kernel_error(errno.ESRCH, "", "DAMON stopped on its own (its target exited?)") \
-                        from None
-                raise
+            for kdamond, pid in self._kdamond_pids():
+                if pid not in alive:
+                    continue
+                try:
+                    sysfs.write(f"{kdamond}/state", "update_schemes_tried_regions")
+                except KernelError:
+                    if self._state(kdamond) == "on":
+                        raise
+                    continue  # DAMON stopped it: its target exited since the check
+                regions.extend(Region(pid, start, end, accesses * per_second, HEAT_UNIT)
+                               for start, end, accesses in sysfs.tried_regions(kdamond) if start < end)
+            if not regions:
+                self._check_targets()
         except NumaMoveError:
             self.stop()
             raise
-        per_second = 1e6 / self.attributes.aggr_us
-        regions: list[Region] = []
-        for index, pid in enumerate(self.pids):
-            if pid in alive:
-                regions.extend(Region(pid, start, end, accesses * per_second, HEAT_UNIT)
-                               for start, end, accesses in sysfs.tried_regions(kdamond, index) if start < end)
         return iter(regions)
 
     def stop(self) -> None:
@@ -317,31 +335,32 @@ class DamonTracker:
         finally:
             signal.pthread_sigmask(signal.SIG_SETMASK, previous)
 
-    def _state(self) -> str:
-        """Our kdamond's state; "gone" when its directory is (someone wrote nr_kdamonds)."""
+    def _state(self, kdamond: int) -> str:
+        """A kdamond's state; "gone" when its directory is (someone wrote nr_kdamonds)."""
         try:
-            return self._sysfs.state(self._kdamond)
+            return self._sysfs.state(kdamond)
         except KernelError as error:
             if error.errno == errno.ENOENT:
                 return "gone"
             raise
 
     def _stop(self) -> None:
-        sysfs, kdamond = self._sysfs, self._kdamond
+        sysfs = self._sysfs
         self._on = False
         if self._created:
-            if self._state() == "on":
-                try:
-                    sysfs.write(f"{kdamond}/state", "off")
-                except KernelError:
-                    if self._state() == "on":
-                        raise  # still running: keep the record, so a later start can stop it
+            for kdamond, _ in self._kdamond_pids():
+                if self._state(kdamond) == "on":
+                    try:
+                        sysfs.write(f"{kdamond}/state", "off")
+                    except KernelError:
+                        if self._state(kdamond) == "on":
+                            raise  # still running: keep the record, so a later start can stop it
             assert self._record is not None
             try:
-                if sysfs.count() == kdamond + 1:
+                if sysfs.count() == self._first + len(self.pids):
                     sysfs.write("nr_kdamonds", self._record.before)
             except KernelError as error:
-                self.warnings.append(f"kdamond {kdamond} is off but left set up: {error}")
+                self.warnings.append(f"numamove's kdamonds are off but left set up: {error}")
             self._created = False
         if self._record is not None:
             self.kernel.write(RECORD, CLEARED)

@@ -14,7 +14,6 @@ The files (Documentation/admin-guide/mm/damon/usage.rst, mm/damon/sysfs*.c)::
     .../0/targets/nr_targets, targets/T/pid_target
     .../0/schemes/nr_schemes, schemes/S/action (stat: count only),
         schemes/S/access_pattern/{sz,nr_accesses,age}/{min,max},
-        schemes/S/filters/nr_filters, filters/F/{type,damon_target_idx,matching},
         schemes/S/tried_regions/R/{start,end,nr_accesses,age}
 
 Every read and write goes through the :class:`~numamove.kernel.Kernel`.
@@ -23,7 +22,6 @@ Every read and write goes through the :class:`~numamove.kernel.Kernel`.
 from __future__ import annotations
 
 import errno
-from collections.abc import Sequence
 from dataclasses import dataclass
 
 from numamove.errors import KernelError, kernel_error
@@ -113,17 +111,16 @@ class DamonSysfs:
             return None
         return parse_unsigned(self._read(f"{base}/{scheme}/access_pattern/sz/max"), "sz/max")
 
-    def configure(self, kdamond: int, pids: Sequence[int], attrs: Attributes, marker: int) -> None:
-        """Set up kdamond K's context: vaddr, ``attrs``, one target per pid, one stat scheme per target.
+    def configure(self, kdamond: int, pid: int, attrs: Attributes, marker: int) -> None:
+        """Set up kdamond K's context (made by writing its nr_contexts): vaddr, ``attrs``, ``pid`` as its
+        one target, and one stat scheme that takes every region (its access pattern spans all, with
+        ``marker`` as the size bound).
 
-        Each scheme takes every region (its access pattern spans all, with
-        ``marker`` as the size bound) and, with several targets, a "target"
-        filter (matching N: reject memory not of target T), so that scheme T's
-        tried_regions hold target T's regions only: a tried region does not say
-        its target.
+        One kdamond per process, not one target each in a shared context: a
+        tried region does not say its target, and the "target" filter that
+        would tell them apart changed between kernels.
         """
         context = f"{kdamond}/contexts/0"
-        self.write(f"{kdamond}/contexts/nr_contexts", 1)
         self.write(f"{context}/operations", "vaddr")
         intervals = f"{context}/monitoring_attrs/intervals"
         self.write(f"{intervals}/sample_us", attrs.sample_us)
@@ -131,39 +128,30 @@ class DamonSysfs:
         self.write(f"{intervals}/update_us", attrs.update_us)
         self.write(f"{context}/monitoring_attrs/nr_regions/min", attrs.min_regions)
         self.write(f"{context}/monitoring_attrs/nr_regions/max", attrs.max_regions)
-        self.write(f"{context}/targets/nr_targets", len(pids))
-        for index, pid in enumerate(pids):
-            self.write(f"{context}/targets/{index}/pid_target", pid)
-        self.write(f"{context}/schemes/nr_schemes", len(pids))
-        for index in range(len(pids)):
-            scheme = f"{context}/schemes/{index}"
-            self.write(f"{scheme}/action", "stat")
-            for name, top in (("sz", marker), ("nr_accesses", UINT_MAX), ("age", UINT_MAX)):
-                self.write(f"{scheme}/access_pattern/{name}/min", 0)
-                self.write(f"{scheme}/access_pattern/{name}/max", top)
-            if len(pids) > 1:
-                self.write(f"{scheme}/filters/nr_filters", 1)
-                self.write(f"{scheme}/filters/0/type", "target")
-                self.write(f"{scheme}/filters/0/damon_target_idx", index)
-                self.write(f"{scheme}/filters/0/matching", "N")
+        self.write(f"{context}/targets/nr_targets", 1)
+        self.write(f"{context}/targets/0/pid_target", pid)
+        self.write(f"{context}/schemes/nr_schemes", 1)
+        scheme = f"{context}/schemes/0"
+        self.write(f"{scheme}/action", "stat")
+        for name, top in (("sz", marker), ("nr_accesses", UINT_MAX), ("age", UINT_MAX)):
+            self.write(f"{scheme}/access_pattern/{name}/min", 0)
+            self.write(f"{scheme}/access_pattern/{name}/max", top)
 
-    def tried_regions(self, kdamond: int, scheme: int) -> list[tuple[int, int, int]]:
-        """(start, end, nr_accesses) of each region scheme S tried at the last update, in address order.
+    def tried_regions(self, kdamond: int) -> list[tuple[int, int, int]]:
+        """(start, end, nr_accesses) of each region scheme 0 tried at the last update, in address order.
 
         ``age`` is not read: the tracker does not report it, and each file read
         costs a syscall per region per interval.
         """
-        base = f"{KDAMONDS}/{kdamond}/contexts/0/schemes/{scheme}/tried_regions"
+        base = f"{KDAMONDS}/{kdamond}/contexts/0/schemes/0/tried_regions"
         read = self.kernel.read_text
         try:
             names = self.kernel.listdir(base)
-            regions = []
-            for name in names:
-                if name.isdigit():
-                    regions.append((int(name), parse_unsigned(read(f"{base}/{name}/start"), "start"),
-                                    parse_unsigned(read(f"{base}/{name}/end"), "end"),
-                                    parse_unsigned(read(f"{base}/{name}/nr_accesses"), "nr_accesses")))
+            regions = [(parse_unsigned(read(f"{base}/{name}/start"), "start"),
+                        parse_unsigned(read(f"{base}/{name}/end"), "end"),
+                        parse_unsigned(read(f"{base}/{name}/nr_accesses"), "nr_accesses"))
+                       for name in names if name.isdigit()]
         except OSError as error:
             raise damon_error(error, "a read of the tried regions") from None
         regions.sort()
-        return [(start, end, accesses) for _, start, end, accesses in regions]
+        return regions
