@@ -8,6 +8,7 @@ kdamond is off and removed) and numamove's ownership record claims nothing.
 
 from __future__ import annotations
 
+import errno
 import itertools
 import json
 import os
@@ -33,9 +34,21 @@ KDAMONDS = Path("/sys/kernel/mm/damon/admin/kdamonds")
 CHILD = Path(__file__).with_name("damon_child.py")
 
 
+def read(path: Path) -> str:
+    """A DAMON sysfs file; EBUSY while another process's command holds DAMON's sysfs lock: try again."""
+    for _ in range(1000):
+        try:
+            return path.read_text().strip()
+        except OSError as error:
+            if error.errno != errno.EBUSY:
+                raise
+            time.sleep(0.01)
+    raise AssertionError(f"{path} stayed busy")
+
+
 def kdamond_states() -> list[str]:
-    count = int((KDAMONDS / "nr_kdamonds").read_text())
-    return [(KDAMONDS / str(k) / "state").read_text().strip() for k in range(count)]
+    count = int(read(KDAMONDS / "nr_kdamonds"))
+    return [read(KDAMONDS / str(k) / "state") for k in range(count)]
 
 
 def assert_clean() -> None:

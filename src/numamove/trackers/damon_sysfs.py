@@ -22,7 +22,10 @@ Every read and write goes through the :class:`~numamove.kernel.Kernel`.
 from __future__ import annotations
 
 import errno
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TypeVar
 
 from numamove.errors import KernelError, kernel_error
 from numamove.kernel import Kernel
@@ -32,6 +35,10 @@ __all__ = ["ADMIN", "KDAMONDS", "Attributes", "DamonSysfs", "damon_error"]
 
 ADMIN = "sys/kernel/mm/damon/admin"
 KDAMONDS = f"{ADMIN}/kdamonds"
+T = TypeVar("T")
+LOCKED_FOR = 5.0
+"""Seconds a read or write waits for DAMON's sysfs lock, which a user's blocking command (another
+numamove's update_schemes_tried_regions, which waits for its kdamond) holds meanwhile."""
 UINT_MAX = (1 << 32) - 1
 """The largest nr_accesses and age a scheme's access pattern takes: they are unsigned int in the kernel."""
 
@@ -50,8 +57,9 @@ class Attributes:
 def damon_error(error: OSError, what: str) -> KernelError:
     """A failed DAMON sysfs read or write as a numamove error naming ``what`` and the cause."""
     err = error.errno or errno.EIO
-    causes = {errno.EBUSY: "a kdamond is running", errno.EPERM: "this needs CAP_SYS_ADMIN",
-              errno.EACCES: "this needs CAP_SYS_ADMIN", errno.ENOENT: "the file is gone"}
+    causes = {errno.EBUSY: "a kdamond is running, or another DAMON user holds its sysfs lock",
+              errno.EPERM: "this needs CAP_SYS_ADMIN", errno.EACCES: "this needs CAP_SYS_ADMIN",
+              errno.ENOENT: "the file is gone"}
     cause = causes.get(err, error.strerror or "")
     return kernel_error(err, "", f"DAMON refused {what}: {cause}")
 
@@ -65,16 +73,40 @@ class DamonSysfs:
     def present(self) -> bool:
         return self.kernel.exists(KDAMONDS)
 
+    @staticmethod
+    def _locked(action: Callable[[], T]) -> T:
+        """``action()``, tried again while it fails with EBUSY, for up to LOCKED_FOR seconds.
+
+        DAMON's sysfs files take one lock with a trylock and fail with EBUSY
+        while anyone holds it, reads included.
+        """
+        deadline = time.monotonic() + LOCKED_FOR
+        while True:
+            try:
+                return action()
+            except OSError as error:
+                if error.errno != errno.EBUSY or time.monotonic() > deadline:
+                    raise
+            time.sleep(0.005)
+
     def _read(self, relative: str) -> str:
         try:
-            return self.kernel.read_text(f"{KDAMONDS}/{relative}")
+            return self._locked(lambda: self.kernel.read_text(f"{KDAMONDS}/{relative}"))
         except OSError as error:
             raise damon_error(error, f"a read of kdamonds/{relative}") from None
 
     def write(self, relative: str, value: str | int) -> None:
-        """Write one value to kdamonds/``relative``; a refusal is a numamove error naming the file."""
+        """Write one value to kdamonds/``relative``; a refusal is a numamove error naming the file.
+
+        EBUSY is tried again for a while (the lock), except on ``nr_kdamonds``,
+        where it means a kdamond runs.
+        """
+        path = f"{KDAMONDS}/{relative}"
         try:
-            self.kernel.write(f"{KDAMONDS}/{relative}", f"{value}\n")
+            if relative == "nr_kdamonds":
+                self.kernel.write(path, f"{value}\n")
+            else:
+                self._locked(lambda: self.kernel.write(path, f"{value}\n"))
         except OSError as error:
             raise damon_error(error, f"{value} in kdamonds/{relative}") from None
 
