@@ -51,6 +51,14 @@ class FakeDamon(Kernel):
         self.regions: dict[int, list[tuple[int, int, int, int]]] = {}
         """Kdamond index -> (start, end, nr_accesses, age) its next tried-regions update reports."""
         self.fail_at: str | None = None
+        self.busy_reads = 0
+        """How many reads of a state file fail with EBUSY first (another user holds DAMON's lock)."""
+
+    def read_text(self, relative: str) -> str:
+        if self.busy_reads and relative.endswith("/state"):
+            self.busy_reads -= 1
+            raise OSError(errno.EBUSY, os.strerror(errno.EBUSY))
+        return super().read_text(relative)
 
     def file(self, relative: str) -> Path:
         return self.root / relative
@@ -281,6 +289,13 @@ def test_a_foreign_running_kdamond_is_not_touched(kernel: FakeDamon) -> None:
         pass
     assert caught.value.errno == errno.EBUSY
     assert kernel.writes() == []
+
+
+def test_ebusy_from_damons_lock_is_waited_out(kernel: FakeDamon) -> None:
+    foreign(kernel)
+    kernel.busy_reads = 3
+    assert DamonTracker.unavailable(kernel) == "DAMON is busy: kdamond 0 runs (not numamove's)"
+    assert kernel.busy_reads == 0
 
 
 def test_a_foreign_kdamond_set_up_but_off_is_not_erased(kernel: FakeDamon) -> None:
