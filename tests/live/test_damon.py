@@ -93,8 +93,11 @@ def test_damon_ranks_the_hot_region_first(layout: Layout) -> None:
             if region.heat >= top.heat / 2:
                 reported += region.size
                 inside += max(0, min(region.end, end) - max(region.start, start))
+    # Ranked first: the hottest region of all samples is the hot region (DAMON's bounds are approximate:
+    # 90% of its bytes inside it).
     hottest = max(tops, key=lambda r: r.heat)
-    assert start <= hottest.start and hottest.end <= end, (hex(hottest.start), hex(hottest.end), workload.hot)
+    overlap = max(0, min(hottest.end, end) - max(hottest.start, start))
+    assert overlap >= 0.9 * hottest.size, (hex(hottest.start), hex(hottest.end), workload.hot)
     assert inside >= 0.9 * reported, f"{inside} of {reported} hot bytes inside the hot region"
     assert hottest.heat <= 1 / 0.005 + 1e-9  # at most one access per 5 ms sampling interval
 
@@ -105,19 +108,23 @@ def test_damon_keeps_several_targets_apart(layout: Layout) -> None:
         with hot_set_workload(layout) as workload:
             tracker = get("damon")(Kernel(), [workload.pid, idle.pid], {"aggregation": "100ms"})
             with tracking(tracker):
-                time.sleep(2)
-                regions = list(tracker.sample())
+                deadline = time.monotonic() + 4  # DAMON needs a few aggregations to find the hot set
+                while time.monotonic() < deadline:
+                    list(tracker.sample())
+                samples = [list(tracker.sample()) for _ in range(5)]
             assert_clean()
     finally:
         idle.kill()
         idle.wait()
-    by_pid = {pid: [r for r in regions if r.pid == pid] for pid in (workload.pid, idle.pid)}
-    assert [r.pid for r in regions] == sorted(r.pid for r in regions)
-    for pid, mine in by_pid.items():
-        assert mine, f"no region of {pid}"
-        assert all(a.end <= b.start for a, b in itertools.pairwise(mine)), f"pid {pid} overlaps"
-    hottest = max(r.heat for r in by_pid[workload.pid])
-    assert hottest > 0 and max(r.heat for r in by_pid[idle.pid]) < hottest / 4
+    heat = {workload.pid: 0.0, idle.pid: 0.0}
+    for regions in samples:
+        assert [r.pid for r in regions] == sorted(r.pid for r in regions)
+        for pid in heat:
+            mine = [r for r in regions if r.pid == pid]
+            assert mine, f"no region of {pid}"
+            assert all(a.end <= b.start for a, b in itertools.pairwise(mine)), f"pid {pid} overlaps"
+            heat[pid] = max(heat[pid], *(r.heat for r in mine))
+    assert heat[workload.pid] > 0 and heat[idle.pid] < heat[workload.pid] / 4, heat
 
 
 @contextmanager

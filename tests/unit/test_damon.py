@@ -193,6 +193,9 @@ def test_start_sample_stop_write_exactly_this(kernel: FakeDamon) -> None:
         (TARGET, 0x1000, 0x3000, 0.0, None, None), (TARGET, 0x3000, 0x5000, 40.0, None, None),
         (TARGET, 0x7000, 0x8000, 200.0, None, None)]
     assert all(r.heat_unit == HEAT_UNIT for r in regions)
+    kernel.regions = {}  # an update that filled nothing is asked once more
+    assert list(damon.sample()) == []
+    assert kernel.writes() == [("0/state", "update_schemes_tried_regions")] * 2
     damon.stop()
     assert kernel.writes() == [("0/state", "off"), ("nr_kdamonds", "0"), (RECORD, CLEARED.strip())]
     damon.stop()

@@ -311,14 +311,18 @@ class DamonTracker:
             for kdamond, pid in self._kdamond_pids():
                 if pid not in alive:
                     continue
-                try:
-                    sysfs.write(f"{kdamond}/state", "update_schemes_tried_regions")
-                except KernelError:
-                    if self._state(kdamond) == "on":
-                        raise
-                    continue  # DAMON stopped it: its target exited since the check
-                regions.extend(Region(pid, start, end, accesses * per_second, HEAT_UNIT)
-                               for start, end, accesses in sysfs.tried_regions(kdamond) if start < end)
+                for _ in range(2):  # 6.12 now and then fills no tried region: ask once more
+                    try:
+                        sysfs.write(f"{kdamond}/state", "update_schemes_tried_regions")
+                    except KernelError:
+                        if self._state(kdamond) == "on":
+                            raise
+                        break  # DAMON stopped it: its target exited since the check
+                    tried = sysfs.tried_regions(kdamond)
+                    if tried:
+                        regions.extend(Region(pid, start, end, accesses * per_second, HEAT_UNIT)
+                                       for start, end, accesses in tried if start < end)
+                        break
             if not regions:
                 self._check_targets()
         except NumaMoveError:
