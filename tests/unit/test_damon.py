@@ -96,6 +96,7 @@ class FakeDamon(Kernel):
             for scheme in range(int(self.file(f"{base}/nr_schemes").read_text())):
                 tried = f"{base}/{scheme}/tried_regions"
                 shutil.rmtree(self.file(tried), ignore_errors=True)
+                self.file(tried).mkdir()
                 for index, (start, end, accesses, age) in enumerate(self.regions.get(index_of, [])):
                     for name, number in (("start", start), ("end", end), ("nr_accesses", accesses),
                                          ("age", age)):
