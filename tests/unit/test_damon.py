@@ -355,6 +355,13 @@ def test_a_half_done_start_is_undone(kernel: FakeDamon) -> None:
     assert parse_signed((kernel.root / KD / "nr_kdamonds").read_text(), "n") == 0
 
 
+def test_an_unwritable_record_refuses_before_any_kdamond(kernel: FakeDamon) -> None:
+    (kernel.root / "run").rmdir()
+    with pytest.raises(KernelError, match="DAMON ownership record /run/"):
+        tracker(kernel).start()
+    assert (kernel.root / KD / "nr_kdamonds").read_text().strip() == "0"
+
+
 def test_a_target_that_is_gone_is_refused_before_or_at_on(kernel: FakeDamon) -> None:
     with pytest.raises(NoSuchProcessError, match="process 31337 does not exist"):
         tracker(kernel, [31337]).start()

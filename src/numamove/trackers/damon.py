@@ -107,6 +107,14 @@ def _read_record(kernel: Kernel) -> OwnerRecord | None:
         return None
 
 
+def _write_record(kernel: Kernel, text: str) -> None:
+    try:
+        kernel.write(RECORD, text)
+    except OSError as error:
+        raise kernel_error(error.errno or errno.EIO, "", f"cannot write numamove's DAMON ownership record "
+                           f"/{RECORD}: {error.strerror}") from None
+
+
 def _owner_alive(kernel: Kernel, record: OwnerRecord) -> bool:
     found = _identity(kernel, record.owner_pid)
     return found is not None and found[1] == record.owner_start
@@ -190,7 +198,7 @@ def recover(kernel: Kernel) -> list[str]:
         done.append(f"{'stopped' if ran else 'removed'} kdamond {names} that numamove pid "
                     f"{record.owner_pid} (no longer running) left {'running' if ran else 'set up'} "
                     f"on pid {pids}")
-    kernel.write(RECORD, CLEARED)
+    _write_record(kernel, CLEARED)
     return done
 
 
@@ -265,7 +273,7 @@ class DamonTracker:
         marker = (1 << 62) | (me[1] & 0xFFFF_FFFF) << 22 | (me[0] & 0x3F_FFFF)
         self._first = sysfs.count()
         self._record = OwnerRecord(me[0], me[1], self._first, self.pids, marker, self._first)
-        self.kernel.write(RECORD, self._record.to_text())
+        _write_record(self.kernel, self._record.to_text())
         sysfs.write("nr_kdamonds", self._first + len(self.pids))
         self._created = True
         for kdamond, pid in self._kdamond_pids():
@@ -367,7 +375,7 @@ class DamonTracker:
                 self.warnings.append(f"numamove's kdamonds are off but left set up: {error}")
             self._created = False
         if self._record is not None:
-            self.kernel.write(RECORD, CLEARED)
+            _write_record(self.kernel, CLEARED)
             self._record = None
 
 
