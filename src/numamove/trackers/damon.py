@@ -258,7 +258,7 @@ class DamonTracker:
             raise InvalidInputError("this damon tracker is already started")
         sysfs = self._sysfs
         if not sysfs.present():
-            raise UnsupportedError(errno.ENOENT, ABSENT)
+            raise UnsupportedError(ABSENT)
         self.warnings.extend(recover(self.kernel))
         busy = _foreign_kdamonds(self.kernel, sysfs)
         if busy is not None:
@@ -281,8 +281,8 @@ class DamonTracker:
             _, offered = sysfs.operations(kdamond)
             if "vaddr" not in offered:
                 offers = " ".join(offered) or "none"
-                raise UnsupportedError(errno.EOPNOTSUPP, f"DAMON here cannot watch processes: its operations "
-                                       f"are {offers}, not vaddr (CONFIG_DAMON_VADDR is not set)")
+                raise UnsupportedError(f"DAMON here cannot watch processes: its operations are {offers}, "
+                                       "not vaddr (CONFIG_DAMON_VADDR is not set)")
             sysfs.configure(kdamond, pid, self.attributes, marker)
         for kdamond, _ in self._kdamond_pids():
             try:
