@@ -105,7 +105,9 @@ def test_damon_keeps_several_targets_apart(layout: Layout) -> None:
     idle = subprocess.Popen(["sleep", "120"])
     try:
         with hot_set_workload(layout) as workload:
-            tracker = get("damon")(Kernel(), [workload.pid, idle.pid], {"aggregation": "100ms"})
+            # Two kdamonds on the emulated guest: a longer aggregation, so that DAMON applies its scheme
+            # before an update's timeout (two aggregation intervals of wall time) and fills each sample.
+            tracker = get("damon")(Kernel(), [workload.pid, idle.pid], {"aggregation": "200ms"})
             with tracking(tracker):
                 deadline = time.monotonic() + 4  # DAMON needs a few aggregations to find the hot set
                 while time.monotonic() < deadline:

@@ -196,7 +196,7 @@ def test_start_sample_stop_write_exactly_this(kernel: FakeDamon) -> None:
     assert all(r.heat_unit == HEAT_UNIT for r in regions)
     kernel.regions = {}  # an update that filled nothing is asked once more
     assert list(damon.sample()) == []
-    assert kernel.writes() == [("0/state", "update_schemes_tried_regions")] * 2
+    assert kernel.writes() == [("0/state", "update_schemes_tried_regions")] * 3
     damon.stop()
     assert kernel.writes() == [("0/state", "off"), ("nr_kdamonds", "0"), (RECORD, CLEARED.strip())]
     damon.stop()

@@ -319,7 +319,9 @@ class DamonTracker:
             for kdamond, pid in self._kdamond_pids():
                 if pid not in alive:
                     continue
-                for _ in range(2):  # 6.12 now and then fills no tried region: ask once more
+                # An update fills nothing when the kdamond did not apply its scheme before the update's
+                # timeout (two aggregation intervals of wall time; a slow or busy machine): ask again.
+                for _ in range(3):
                     try:
                         sysfs.write(f"{kdamond}/state", "update_schemes_tried_regions")
                     except KernelError:
