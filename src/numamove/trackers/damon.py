@@ -9,9 +9,10 @@ whose tried_regions directory the kernel fills on request
 One kdamond per process: a tried region does not say which target it is of.
 
 Ownership, because a kdamond outlives the process that started it: before it
-makes its kdamonds, the tracker writes a record of them (run/numamove-damon.json
-under the kernel's root: our pid and start time, the first kdamond's index, the
-target pids, and the marker written into the kdamonds' schemes). ``stop()``
+makes its kdamonds, the tracker writes a record of them (:mod:`.damon_owner`:
+run/numamove-damon.json under the kernel's root: our pid and start time, the
+first kdamond's index, the target pids, and the marker written into the
+kdamonds' schemes). ``stop()``
 turns them off, removes them (``nr_kdamonds`` back to what it was) and
 clears the record; it runs with SIGINT and SIGTERM blocked, is harmless twice,
 and undoes a half-done ``start()``. A later ``start()`` finds the record of a
@@ -39,25 +40,17 @@ from typing import Any
 from numamove._inputs import parse_duration
 from numamove.errors import InvalidInputError, KernelError, NumaMoveError, UnsupportedError, kernel_error
 from numamove.kernel import Kernel
-from numamove.procfs.damon import (
-    CLEARED,
-    OwnerRecord,
-    config_option,
-    parse_owner_record,
-    parse_process_identity,
-)
+from numamove.procfs.damon import CLEARED, OwnerRecord, config_option
 from numamove.trackers.base import Region, TrackerInfo, register
+from numamove.trackers.damon_owner import RECORD, busy_reason, identity, recover, write_record
 from numamove.trackers.damon_sysfs import Attributes, DamonSysfs
 
 __all__ = ["HEAT_UNIT", "RECORD", "DamonTracker", "Terminated", "sigterm_raises"]
 
-RECORD = "run/numamove-damon.json"
-"""numamove's ownership record of its kdamond, under the kernel's root."""
 HEAT_UNIT = "accesses per second (DAMON checks that saw an access)"
 CAP_SYS_ADMIN = 21
 ABSENT = ("DAMON is absent: /sys/kernel/mm/damon/admin is missing (a kernel built without "
           "CONFIG_DAMON_SYSFS, or sysfs not mounted)")
-CLEAR_HINT = "echo 0 > /sys/kernel/mm/damon/admin/kdamonds/nr_kdamonds"
 
 OPTIONS: dict[str, str] = {
     "sample": "DAMON's sampling interval: how often it checks a page per region (default 5ms; 100us to 1s)",
@@ -94,73 +87,6 @@ def parse_options(options: Mapping[str, str]) -> Attributes:
     return Attributes(round(sample * 1e6), round(aggregation * 1e6), round(update * 1e6), low, high)
 
 
-def _identity(kernel: Kernel, pid: int | str) -> tuple[int, int] | None:
-    """(pid, start time) of a process, None when it is gone."""
-    text = kernel.read_if_alive(f"proc/{pid}/stat")
-    return None if text is None else parse_process_identity(text)
-
-
-def _read_record(kernel: Kernel) -> OwnerRecord | None:
-    try:
-        return parse_owner_record(kernel.read_text(RECORD))
-    except OSError:
-        return None
-
-
-def _write_record(kernel: Kernel, text: str) -> None:
-    try:
-        kernel.write(RECORD, text)
-    except OSError as error:
-        raise kernel_error(error.errno or errno.EIO, "", f"cannot write numamove's DAMON ownership record "
-                           f"/{RECORD}: {error.strerror}") from None
-
-
-def _owner_alive(kernel: Kernel, record: OwnerRecord) -> bool:
-    found = _identity(kernel, record.owner_pid)
-    return found is not None and found[1] == record.owner_start
-
-
-def _kdamonds(record: OwnerRecord) -> range:
-    """The kdamonds a record claims: one per target, from ``record.kdamond`` on."""
-    return range(record.kdamond, record.kdamond + len(record.targets))
-
-
-def _matches(sysfs: DamonSysfs, record: OwnerRecord) -> bool:
-    """Whether the record's kdamonds are still the ones it describes (vaddr, their pid, the marker)."""
-    if sysfs.count() < record.kdamond + len(record.targets):
-        return False
-    for kdamond, pid in zip(_kdamonds(record), record.targets, strict=True):
-        operations, _ = sysfs.operations(kdamond)
-        if (operations != "vaddr" or sysfs.targets(kdamond) != [pid]
-                or sysfs.scheme_sz_max(kdamond, 0) != record.marker):
-            return False
-    return True
-
-
-def _foreign_kdamonds(kernel: Kernel, sysfs: DamonSysfs) -> str | None:
-    """Why DAMON is busy: a kdamond that is not a killed numamove's leftover; None when there is none."""
-    count = sysfs.count()
-    if count == 0:
-        return None
-    record = _read_record(kernel)
-    ours = record is not None and _matches(sysfs, record)
-    owner_alive = record is not None and _owner_alive(kernel, record)
-    others = []
-    for kdamond in range(count):
-        mine = ours and record is not None and kdamond in _kdamonds(record)
-        if mine and not owner_alive:
-            continue  # a killed numamove's: start() removes it
-        whose = f"numamove pid {record.owner_pid}'s" if mine and record is not None else "not numamove's"
-        if sysfs.state(kdamond) == "on":
-            return f"DAMON is busy: kdamond {kdamond} runs ({whose})"
-        others.append((kdamond, whose))
-    if not others:
-        return None
-    listed = ", ".join(f"{kdamond} ({whose})" for kdamond, whose in others)
-    return (f"DAMON is busy: kdamond {listed} set up but off; numamove would erase their settings "
-            f"(to clear them: {CLEAR_HINT})")
-
-
 def _vaddr_missing(kernel: Kernel) -> bool:
     """Whether the kernel's build configuration says CONFIG_DAMON_VADDR is not set (False if unknown)."""
     try:
@@ -173,33 +99,6 @@ def _vaddr_missing(kernel: Kernel) -> bool:
             return False
     damon = config_option(text, "CONFIG_DAMON")
     return damon is not None and config_option(text, "CONFIG_DAMON_VADDR") is None
-
-
-def recover(kernel: Kernel) -> list[str]:
-    """Stop and remove the kdamond a killed numamove left, if its record still describes it.
-
-    Returns what was done, in plain words, for the caller to show. A record
-    whose owner lives, or whose kdamond no longer matches it, is left alone
-    (the latter is cleared: it claims nothing any more).
-    """
-    record = _read_record(kernel)
-    if record is None or _owner_alive(kernel, record):
-        return []
-    sysfs = DamonSysfs(kernel)
-    done: list[str] = []
-    if sysfs.present() and _matches(sysfs, record):
-        ran = [kdamond for kdamond in _kdamonds(record) if sysfs.state(kdamond) == "on"]
-        for kdamond in ran:
-            sysfs.write(f"{kdamond}/state", "off")
-        if sysfs.count() == _kdamonds(record).stop and record.before == record.kdamond:
-            sysfs.write("nr_kdamonds", record.before)
-        names = ",".join(map(str, ran or _kdamonds(record)))
-        pids = ",".join(map(str, record.targets))
-        done.append(f"{'stopped' if ran else 'removed'} kdamond {names} that numamove pid "
-                    f"{record.owner_pid} (no longer running) left {'running' if ran else 'set up'} "
-                    f"on pid {pids}")
-    _write_record(kernel, CLEARED)
-    return done
 
 
 class DamonTracker:
@@ -250,7 +149,7 @@ class DamonTracker:
             return "DAMON needs CAP_SYS_ADMIN (run as root)"
         if _vaddr_missing(kernel):
             return "DAMON here cannot watch processes: the kernel is built without CONFIG_DAMON_VADDR"
-        return _foreign_kdamonds(kernel, DamonSysfs(kernel))
+        return busy_reason(kernel, DamonSysfs(kernel))
 
     def start(self) -> None:
         """Claim a kdamond (record first), set it up on the pids, and turn it on."""
@@ -260,20 +159,20 @@ class DamonTracker:
         if not sysfs.present():
             raise UnsupportedError(ABSENT)
         self.warnings.extend(recover(self.kernel))
-        busy = _foreign_kdamonds(self.kernel, sysfs)
+        busy = busy_reason(self.kernel, sysfs)
         if busy is not None:
             raise kernel_error(errno.EBUSY, "", busy)
         for pid in self.pids:
-            found = _identity(self.kernel, pid)
+            found = identity(self.kernel, pid)
             if found is None:
                 raise kernel_error(errno.ESRCH, "", f"process {pid} does not exist (or exited)")
             self._starts[pid] = found[1]
-        me = _identity(self.kernel, "self")
+        me = identity(self.kernel, "self")
         assert me is not None
         marker = (1 << 62) | (me[1] & 0xFFFF_FFFF) << 22 | (me[0] & 0x3F_FFFF)
         self._first = sysfs.count()
         self._record = OwnerRecord(me[0], me[1], self._first, self.pids, marker, self._first)
-        _write_record(self.kernel, self._record.to_text())
+        write_record(self.kernel, self._record.to_text())
         sysfs.write("nr_kdamonds", self._first + len(self.pids))
         self._created = True
         for kdamond, pid in self._kdamond_pids():
@@ -297,7 +196,7 @@ class DamonTracker:
 
     def _check_targets(self) -> list[int]:
         """The pids still running (same start time); NoSuchProcessError when none is."""
-        alive = [pid for pid in self.pids if (_identity(self.kernel, pid) or (0, -1))[1] == self._starts[pid]]
+        alive = [pid for pid in self.pids if (identity(self.kernel, pid) or (0, -1))[1] == self._starts[pid]]
         if not alive:
             gone = ",".join(map(str, self.pids))
             raise kernel_error(errno.ESRCH, "", f"process {gone} exited; DAMON stopped")
@@ -377,7 +276,7 @@ class DamonTracker:
                 self.warnings.append(f"numamove's kdamonds are off but left set up: {error}")
             self._created = False
         if self._record is not None:
-            _write_record(self.kernel, CLEARED)
+            write_record(self.kernel, CLEARED)
             self._record = None
 
 
