@@ -122,7 +122,8 @@ def test_region_is_half_open_with_a_heat_that_is_not_negative() -> None:
         Region(1, 0x1000, 0x2000, -1.0, "accesses")
 
 
-def test_numamove_registry_has_no_tracker_yet() -> None:
-    assert names() == [] and available(KERNEL) == {} and REGISTRY.names() == []
-    with pytest.raises(InvalidInputError, match="none is registered"):
-        get("softdirty")
+def test_numamove_registry_lists_its_trackers() -> None:
+    assert names() == REGISTRY.names() == ["damon", "idlepage", "numafaults", "threads"]
+    assert set(available(KERNEL)) == set(names())
+    with pytest.raises(InvalidInputError, match=r"the trackers: .*damon"):
+        get("no-such-tracker")

@@ -13,8 +13,8 @@ model and the standard library; never cli/, never a policy or the mover.
 
 from __future__ import annotations
 
-# Tracker modules register themselves when imported: list them here as they come.
-from numamove.trackers import idlepage, numafaults, threads  # noqa: F401  (signals)
+# Each tracker module registers itself when imported.
+from numamove.trackers import damon, idlepage, numafaults, threads  # noqa: F401
 from numamove.trackers.base import (
     REGISTRY,
     Availability,
