@@ -7,10 +7,7 @@ import json
 import os
 import shutil
 import signal
-import sys
-import types
-from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
+from collections.abc import Iterator
 from pathlib import Path
 from typing import ClassVar
 
@@ -192,63 +189,23 @@ def test_sizes_read_as_powers_of_1024() -> None:
         parse_size("2T")
 
 
-# --- --log: a stand-in for numamove.trackers.accesslog (the signals helper's, wired in at the merge) ---
+# --- --log: an access log (JSON Lines, numamove.trackers.accesslog) replayed as a profile ---
 
 
-@dataclass(frozen=True)
-class LineError:
-    line: int
-    why: str
-
-
-@dataclass
-class StandInLog:
-    accesses: list[tuple[float, int, int, int]]  # time, pid, address, cpu node
-    errors: list[LineError]
-
-
-def stand_in() -> types.ModuleType:
-    """read_access_log(lines, *, cpu_nodes, page_size) and access_regions(log, *, interval) on
-    "TIME PID ADDRESS CPU" lines: one region per page per interval, heat = its accesses."""
-    module = types.ModuleType("numamove.trackers.accesslog")
-
-    def read_access_log(lines: Iterable[str], *, cpu_nodes: dict[int, int], page_size: int) -> StandInLog:
-        log = StandInLog([], [])
-        for number, line in enumerate(lines, 1):
-            try:
-                when, pid, address, cpu = line.split()
-                log.accesses.append((float(when), int(pid), int(address, 16) // page_size * page_size,
-                                     cpu_nodes[int(cpu)]))
-            except (ValueError, KeyError) as error:
-                log.errors.append(LineError(number, f"not TIME PID ADDRESS CPU: {error}"))
-        return log
-
-    def access_regions(log: StandInLog, *, interval: float) -> list[list[Region]]:
-        count = int(max(when for when, *_ in log.accesses) // interval) + 1 if log.accesses else 0
-        found: list[dict[tuple[int, int], dict[int, int]]] = [{} for _ in range(count)]
-        for when, pid, page, node in log.accesses:
-            nodes = found[int(when // interval)].setdefault((pid, page), {})
-            nodes[node] = nodes.get(node, 0) + 1
-        return [[Region(pid, page, page + PAGE, float(sum(n.values())), "samples",
-                        accessing_nodes={k: v / sum(n.values()) for k, v in n.items()})
-                 for (pid, page), n in sorted(bucket.items())] for bucket in found]
-
-    module.read_access_log = read_access_log  # type: ignore[attr-defined]
-    module.access_regions = access_regions  # type: ignore[attr-defined]
-    return module
+def access_line(when: float, pid: int, address: int, cpu: int) -> str:
+    return json.dumps({"time": when, "pid": pid, "address": hex(address), "cpu": cpu}) + "\n"
 
 
 def test_an_access_log_becomes_a_profile_with_the_placement_of_a_running_target(
         root: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setitem(sys.modules, "numamove.trackers.accesslog", stand_in())
-    access = root / "perf.txt"
-    access.write_text(f"0.1 {PID} {START:x} 1\n0.2 {PID} {START:x} 0\nbroken line\n"
-                      f"1.5 {PID} {START + PAGE:x} 1\n1.6 {PID} {START + 9 * PAGE:x} 1\n")
+    access = root / "accesses.jsonl"
+    access.write_text(access_line(0.1, PID, START, 1) + access_line(0.2, PID, START, 0) + "{broken line\n"
+                      + access_line(1.5, PID, START + PAGE, 1) + access_line(1.6, PID, START + 9 * PAGE, 1))
     out = root / "out.jsonl"
     result = profile(root, str(PID), "--log", str(access), "--interval", "1s", "-o", str(out), "--json")
     assert result.exit_code == 0, result.output
-    assert result.stderr == (f"numamove: warning: 1 lines of {access} skipped (line 3: not TIME PID ADDRESS "
-                             "CPU: not enough values to unpack (expected 4, got 2))\n")
+    assert result.stderr == (f"numamove: warning: 1 lines of {access} skipped (line 3: not JSON "
+                             "(Expecting property name enclosed in double quotes))\n")
     assert json.loads(result.stdout)["intervals"] == 2
     records = read_log(out).records
     regions = [(r.interval, r.start, r.heat, r.accessing_nodes, r.nodes) for r in records
@@ -261,9 +218,8 @@ def test_an_access_log_becomes_a_profile_with_the_placement_of_a_running_target(
 
 def test_an_access_log_without_a_target_has_no_placement_and_an_empty_one_is_refused(
         root: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setitem(sys.modules, "numamove.trackers.accesslog", stand_in())
-    access = root / "perf.txt"
-    access.write_text(f"0.1 4444 {START:x} 1\n")
+    access = root / "accesses.jsonl"
+    access.write_text(access_line(0.1, 4444, START, 1))
     result = profile(root, "--log", str(access), "-o", str(root / "a.jsonl"))
     assert result.exit_code == 0, result.output
     records = read_log(root / "a.jsonl").records

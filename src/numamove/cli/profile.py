@@ -253,38 +253,26 @@ def discard_if_empty(writer: ProfileWriter) -> None:
 def convert_log(kernel: Kernel, path: str, target: str | None, interval: float, output: str, cap: int,
                 keep: int) -> Recording:
     """--log: an access log read (its bad lines warned about), cut into intervals, written as a profile."""
-    import importlib
-
     from numamove.profile.recorder import build_header, replay
     from numamove.topology import cpu_node_map
-    from numamove.trackers.base import TrackerInfo
+    from numamove.trackers.accesslog import INFO, access_regions, read_access_log
     from numamove.units import PAGE_SIZE
 
     try:
-        accesslog: Any = importlib.import_module("numamove.trackers.accesslog")
-    except ImportError:
-        raise InvalidInputError("this numamove has no access-log reader "
-                                "(numamove.trackers.accesslog)") from None
-    try:
         with open(path, encoding="utf-8", errors="replace") as file:
-            log = accesslog.read_access_log(file, cpu_nodes=cpu_node_map(kernel), page_size=PAGE_SIZE)
+            log = read_access_log(file, cpu_nodes=cpu_node_map(kernel), page_size=PAGE_SIZE)
     except OSError as error:
         raise InvalidInputError(f"cannot read the access log {path}: {error.strerror or error}") from None
-    errors = list(getattr(log, "errors", ()))
-    intervals = accesslog.access_regions(log, interval=interval)
+    errors = log.errors
+    intervals = access_regions(log, interval=interval)
     if errors:
-        first = "; ".join(f"line {getattr(e, 'line', '?')}: {getattr(e, 'why', e)}" for e in errors[:3])
+        first = "; ".join(f"line {error.line}: {error.why}" for error in errors[:3])
         click.echo(f"numamove: warning: {len(errors)} lines of {path} skipped ({first})", err=True)
     if not any(intervals):
         raise InvalidInputError(f"the access log {path} holds no access numamove could read")
     pids = select_targets(kernel, target) if target is not None else sorted(
         {region.pid for regions in intervals for region in regions})
-    try:
-        info = registry().get("accesslog").info
-    except InvalidInputError:
-        info = TrackerInfo("accesslog", "accesses sampled in the log", "accesses the sampling missed",
-                           "none while profiling (the log was recorded before)")
-    header = build_header(kernel, pids, [info], spec=target or path, interval=interval)
+    header = build_header(kernel, pids, [INFO], spec=target or path, interval=interval)
     writer = open_log(output, header, cap, keep)
     wanted = set(pids)
     try:

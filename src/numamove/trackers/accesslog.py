@@ -51,9 +51,14 @@ import numpy as np
 import numpy.typing as npt
 
 from numamove.errors import InvalidInputError
-from numamove.trackers.base import Region
+from numamove.trackers.base import Region, TrackerInfo
 
-__all__ = ["AccessLog", "LogError", "access_regions", "read_access_log"]
+__all__ = ["INFO", "AccessLog", "LogError", "access_regions", "read_access_log"]
+
+INFO: Final = TrackerInfo(
+    "accesslog", "accesses sampled in a log recorded before (perf mem, or JSON Lines)",
+    "the accesses the sampling missed; which node a page is on (numamove reads that itself)",
+    "none while profiling: the log was recorded before")
 
 PERF = "perf-script"
 JSONL = "jsonl"
