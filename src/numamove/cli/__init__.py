@@ -29,7 +29,7 @@ def __getattr__(name: str) -> Any:
         raise AttributeError(f"module 'numamove.cli' has no attribute {name!r}")
     import importlib
 
-    for command in ("nodes", "where", "map", "move", "migrate"):  # each module registers its command
+    for command in ("nodes", "where", "map", "move", "migrate", "report"):  # each registers its command
         importlib.import_module(f"numamove.cli.{command}")
     from numamove.cli.app import main
 
