@@ -23,13 +23,12 @@ Region records are gathered into numpy columns and folded into a
 :class:`~numamove.profile.segments.SegmentTable` every ``FOLD_RECORDS``
 records, so memory stays bounded by the union of boundaries, not the log's length.
 
-Pure: imports numpy and numamove.errors; no I/O, no kernel interface.
+Pure: imports numpy, numamove.errors and the rest of numamove.profile's analysis (checks, segments,
+regions); no I/O, no kernel interface.
 """
 
 from __future__ import annotations
 
-import math
-from array import array
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -38,6 +37,7 @@ import numpy as np
 import numpy.typing as npt
 
 from numamove.errors import InvalidInputError
+from numamove.profile.checks import Irregular, check_region, columns, integer, node_map, number, vmas_of
 from numamove.profile.regions import ProcessReport, finish_process
 from numamove.profile.segments import SegmentTable
 
@@ -48,8 +48,6 @@ VERSION = 1
 FOLD_RECORDS = 1 << 18
 """Region records gathered before they are folded into the segment table."""
 SHOWN_BAD_LINES = 5
-MAX_NODE = 4095
-_MAX_ADDRESS = 1 << 63
 Ints = npt.NDArray[np.int64]
 
 
@@ -121,74 +119,55 @@ class _Process:
         self.pairs = np.zeros((0, 0))
         self.timeline: list[tuple[int, Ints, Ints, npt.NDArray[np.float64]]] | None = (
             [] if keep_timeline else None)
-        self.records = 0
         self.accessing_known = False
+        self.invalid: list[BadLine] = []
         self._clear()
 
     def _clear(self) -> None:
-        self.starts, self.ends, self.index = array("q"), array("q"), array("q")
-        self.heats, self.written = array("d"), array("b")
-        self.node_row, self.node_id, self.node_pages = array("q"), array("q"), array("d")
-        self.access_row, self.access_id, self.access_share = array("q"), array("q"), array("d")
-        self.known = array("b")
+        self.pending: list[Mapping[str, Any]] = []
+        self.positions: list[int] = []
 
-    def add_region(self, record: Mapping[str, Any]) -> None:
-        start, end = _address(record, "start"), _address(record, "end")
-        if start >= end:
-            raise ValueError(f"start {start:#x} is not below end {end:#x}")
-        heat = _number(record.get("heat"))
-        if heat is None or heat < 0:
-            raise ValueError(f"heat is a number at least 0, not {record.get('heat')!r}")
-        written = record.get("written")
-        if written is not None and not isinstance(written, bool):
-            raise ValueError(f"written is true, false or null, not {written!r}")
-        index = _integer(record, "interval")
-        nodes = _node_map(record.get("nodes") or {}, "nodes", whole=True)
-        accessing = record.get("accessing_nodes")
-        shares = None if accessing is None else _node_map(accessing, "accessing_nodes", whole=False)
-        row = len(self.starts)
-        for node, pages in nodes.items():
-            self.node_row.append(row)
-            self.node_id.append(node)
-            self.node_pages.append(pages)
-        if shares:
-            for node, share in shares.items():
-                self.access_row.append(row)
-                self.access_id.append(node)
-                self.access_share.append(share)
-            self.accessing_known = True
-        self.known.append(1 if shares else 0)
-        self.starts.append(start)
-        self.ends.append(end)
-        self.index.append(index)
-        self.heats.append(heat)
-        self.written.append(-1 if written is None else int(written))
-        if heat > 0:
-            self.working[index] = self.working.get(index, 0) + end - start
-        self.times.setdefault(index, (None, None))
-        self.records += 1
-        if len(self.starts) >= FOLD_RECORDS:
+    def add_region(self, record: Mapping[str, Any], position: int) -> None:
+        """Gather one region record (record ``position`` of the log); they are checked when folded."""
+        self.pending.append(record)
+        self.positions.append(position)
+        if len(self.pending) >= FOLD_RECORDS:
             self.fold()
 
     def fold(self) -> None:
-        """Fold the gathered region records into the segment table (and the pairs, and the timeline)."""
-        count = len(self.starts)
-        if not count:
+        """Check the gathered region records, then fold them into the segment table, the pairs, the timeline.
+
+        The records are checked column by column; only a batch with a bad
+        record is checked record by record, to name it and leave it out.
+        """
+        if not self.pending:
             return
-        starts = np.frombuffer(self.starts, dtype=np.int64).copy()
-        ends = np.frombuffer(self.ends, dtype=np.int64).copy()
-        heat = np.frombuffer(self.heats, dtype=np.float64).copy()
-        written = np.frombuffer(self.written, dtype=np.int8)
-        known = np.frombuffer(self.known, dtype=np.int8).astype(bool)
-        columns = max([*self.node_id, *self.access_id, -1]) + 1
-        pages = np.zeros((count, columns))
-        np.add.at(pages, (np.frombuffer(self.node_row, dtype=np.int64),
-                          np.frombuffer(self.node_id, dtype=np.int64)),
-                  np.frombuffer(self.node_pages, dtype=np.float64))
-        access = np.zeros((count, columns))
-        np.add.at(access, (np.frombuffer(self.access_row, dtype=np.int64),
-                           np.frombuffer(self.access_id, dtype=np.int64)),
-                  np.frombuffer(self.access_share, dtype=np.float64))
+        try:
+            gathered = columns(self.pending)
+        except Irregular:
+            kept = []
+            for position, record in zip(self.positions, self.pending, strict=True):
+                try:
+                    check_region(record)
+                    kept.append(record)
+                except (ValueError, TypeError, OverflowError) as error:
+                    self.invalid.append(BadLine("", position, f"record {position} (region): {error}"))
+            gathered = columns(kept)
+        self._clear()
+        if gathered is not None:
+            self._fold(*gathered)
+
+    def _fold(self, starts: Ints, ends: Ints, index: Ints, heat: npt.NDArray[np.float64],
+              written: npt.NDArray[np.int8], pages: npt.NDArray[np.float64], access: npt.NDArray[np.float64],
+              known: npt.NDArray[np.bool_]) -> None:
+        count = len(starts)
+        columns = pages.shape[1]
+        self.accessing_known = self.accessing_known or bool(known.any())
+        intervals, slots = np.unique(index, return_inverse=True)
+        working = np.bincount(slots, weights=(ends - starts) * (heat > 0), minlength=len(intervals))
+        for interval, size in zip(intervals.tolist(), working.tolist(), strict=True):
+            self.working[interval] = self.working.get(interval, 0) + int(size)
+            self.times.setdefault(interval, (None, None))
         size = (ends - starts).astype(np.float64)
         resident = pages.sum(axis=1)
         placed = resident > 0
@@ -207,12 +186,10 @@ class _Process:
             self.pairs = np.pad(self.pairs, ((0, columns - self.pairs.shape[0]),) * 2)
         self.pairs[:columns, :columns] += np.einsum("n,na,nm->am", weight, access, place_share)
         if self.timeline is not None:
-            index = np.frombuffer(self.index, dtype=np.int64)
             order = np.argsort(index, kind="stable")
             cuts = np.flatnonzero(np.diff(index[order])) + 1
             for part in np.split(order, cuts):
                 self.timeline.append((int(index[part[0]]), starts[part], ends[part], heat[part]))
-        self._clear()
 
 
 def analyze(records: Iterable[Mapping[str, Any]], *, bad_lines: Sequence[BadLine] = (),
@@ -234,8 +211,10 @@ def analyze(records: Iterable[Mapping[str, Any]], *, bad_lines: Sequence[BadLine
     unknown: dict[str, int] = {}
     parts: list[int] = []
     position = 0
+    last: _Process | None = None
+    last_pid: Any = None
     for position, record in enumerate(records, 1):
-        kind = record.get("type") if isinstance(record, Mapping) else None
+        kind = record.get("type") if type(record) is dict or isinstance(record, Mapping) else None
         if header is None:
             header = _check_header(record, kind)
             parts.append(_part(header))
@@ -245,15 +224,18 @@ def analyze(records: Iterable[Mapping[str, Any]], *, bad_lines: Sequence[BadLine
             continue
         try:
             if kind == "region":
-                _process(processes, record, names, keep_timeline).add_region(record)
+                pid = record.get("pid")
+                if pid != last_pid or last is None:
+                    last, last_pid = _process(processes, record, names, keep_timeline), pid
+                last.add_region(record, position)
             elif kind == "interval":
                 process = _process(processes, record, names, keep_timeline)
-                index = _integer(record, "index")
-                process.times[index] = (_number(record.get("time")), _number(record.get("seconds")))
-                process.resident[index] = _node_map(record.get("resident") or {}, "resident", whole=True)
+                index = integer(record, "index")
+                process.times[index] = (number(record.get("time")), number(record.get("seconds")))
+                process.resident[index] = node_map(record.get("resident") or {}, "resident", whole=True)
             elif kind == "vmas":
                 process = _process(processes, record, names, keep_timeline)
-                process.vma_epochs.append((_integer(record, "interval"), _vmas(record.get("vmas"))))
+                process.vma_epochs.append((integer(record, "interval"), vmas_of(record.get("vmas"))))
             elif kind == "end":
                 end = {key: record.get(key) for key in ("intervals", "reason", "time")}
             elif kind == "header":
@@ -266,15 +248,20 @@ def analyze(records: Iterable[Mapping[str, Any]], *, bad_lines: Sequence[BadLine
     if header is None:
         raise InvalidInputError("the log is empty: no header, no records")
     given = list(bad_lines)
+    finished = []
+    for process in processes.values():
+        process.fold()
+        invalid += process.invalid
+        finished.append(finish_process(process, keep_timeline))
+    invalid.sort(key=lambda line: line.line)
+    page_size = header.get("page_size")
     report = Report(
         trackers=[str(name) for name in header.get("trackers") or []],
         heat_unit=str(header.get("heat_unit", "")),
-        page_size=int(header.get("page_size") or 4096), kernel=str(header.get("kernel", "")),
-        interval=_number(header.get("interval")), processes=[], end=end,
-        bad_lines=len(given) + len(invalid), first_bad_lines=(given + invalid)[:SHOWN_BAD_LINES], parts=parts)
-    for process in processes.values():
-        process.fold()
-        report.processes.append(finish_process(process, keep_timeline))
+        page_size=page_size if isinstance(page_size, int) and page_size > 0 else 4096,
+        kernel=str(header.get("kernel", "")), interval=number(header.get("interval")), processes=finished,
+        end=end, bad_lines=len(given) + len(invalid), first_bad_lines=(given + invalid)[:SHOWN_BAD_LINES],
+        parts=parts)
     _warn(report, unknown, given, invalid)
     return report
 
@@ -314,59 +301,10 @@ def _part(header: Mapping[str, Any]) -> int:
 
 def _process(processes: dict[int, _Process], record: Mapping[str, Any], names: Mapping[Any, str],
              keep_timeline: bool) -> _Process:
-    pid = _integer(record, "pid")
+    pid = integer(record, "pid")
     process = processes.get(pid)
     if process is None:
         process = processes[pid] = _Process(pid, names.get(pid, ""), keep_timeline)
     return process
 
 
-def _integer(record: Mapping[str, Any], key: str) -> int:
-    value = record.get(key)
-    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-        raise ValueError(f"{key} is a whole number at least 0, not {value!r}")
-    return value
-
-
-def _address(record: Mapping[str, Any], key: str) -> int:
-    value = _integer(record, key)
-    if value >= _MAX_ADDRESS:
-        raise ValueError(f"{key} {value:#x} is not a user address")
-    return value
-
-
-def _number(value: Any) -> float | None:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
-        return None
-    return float(value)
-
-
-def _node_map(value: Any, key: str, *, whole: bool) -> dict[int, Any]:
-    """{"0": 12} -> {0: 12}: node ids as strings, pages (whole) or shares (0 to 1) as values."""
-    if not isinstance(value, Mapping):
-        raise ValueError(f"{key} is an object of node -> {'pages' if whole else 'share'}, not {value!r}")
-    found: dict[int, Any] = {}
-    for name, amount in value.items():
-        if not (isinstance(name, str) and name.isascii() and name.isdigit() and int(name) <= MAX_NODE):
-            raise ValueError(f"{key} has a key that is not a node id: {name!r}")
-        bad = isinstance(amount, bool) or not isinstance(amount, int if whole else (int, float))
-        if bad or not math.isfinite(amount) or amount < 0 or (not whole and amount > 1):
-            wanted = "pages" if whole else "a share from 0 to 1"
-            raise ValueError(f"{key}[{name}] is {wanted}, not {amount!r}")
-        if amount:
-            found[int(name)] = amount
-    return found
-
-
-def _vmas(value: Any) -> list[tuple[int, int, str]]:
-    if not isinstance(value, list):
-        raise ValueError(f"vmas is a list of [start, end, name], not {value!r}")
-    found = []
-    for item in value:
-        if not (isinstance(item, list) and len(item) == 3):
-            raise ValueError(f"a VMA is [start, end, name], not {item!r}")
-        start, end = _address({"start": item[0]}, "start"), _address({"end": item[1]}, "end")
-        if start >= end:
-            raise ValueError(f"a VMA's start {start:#x} is not below its end {end:#x}")
-        found.append((start, end, str(item[2])))
-    return found
