@@ -102,6 +102,8 @@ class HeatmapPicture:
     """Each address row's first address (row 0 is the bottom row)."""
     row_high: Ints
     time_range: tuple[float, float]
+    labels: list[str] = field(default_factory=list)
+    """The address axis's tick labels, bottom to top."""
     node_colors: dict[int, str] = field(default_factory=dict)
 
     def pixel(self, seconds: float, address: int) -> tuple[int, int] | None:
@@ -200,15 +202,14 @@ def render_heatmap(data: HeatmapData, *, width_px: int = 1400, height_px: int = 
              "usage": box(usage_axes), "legend": box(legend)}
     if usage_legend is not None:
         boxes["usage_legend"] = box(usage_legend)
-    return HeatmapPicture(image, boxes, row_low, row_high, times, {node: node_color(node) for node in nodes})
+    return HeatmapPicture(image, boxes, row_low, row_high, times, labels,
+                          {node: node_color(node) for node in nodes})
 
 
 def _colormap() -> Colormap:
     from matplotlib import colormaps
 
-    colormap = colormaps[HEAT_COLORMAP].copy()
-    colormap.set_bad(_EMPTY_COLOR)
-    return colormap
+    return colormaps[HEAT_COLORMAP].with_extremes(bad=_EMPTY_COLOR)
 
 
 def _spans(mappings: Sequence[tuple[int, int, str]]) -> list[tuple[int, int]]:
