@@ -386,3 +386,17 @@ def test_a_heatmap_with_a_bad_suffix_is_refused_before_reading(tmp_path: Path) -
     log = write_log(tmp_path / "p.jsonl", hot_set_log())
     result = run(str(log), "--heatmap", str(tmp_path / "out.svg"))
     assert result.exit_code == 1 and "cannot write .svg" in result.stderr and result.stdout == ""
+
+
+def test_a_log_with_mappings_but_no_region_reports_all_of_it_cold(tmp_path: Path) -> None:
+    records = [header(), vmas(), interval(0), interval(1), end(2)]
+    report = analyze(records)
+    process = report.processes[0]
+    assert process.regions(0) == [] and len(process.regions()) == 3
+    assert process.cold() == (81 * MIB, 0)
+    assert report.to_dict()["working_set_bytes"] == {"min": 0, "median": 0.0, "max": 0}
+    result = run(str(write_log(tmp_path / "p.jsonl", records)), "--heatmap", str(tmp_path / "h.png"))
+    assert result.exit_code == 0, result.output
+    assert "no region was accessed in any interval" in result.stdout
+    assert "hottest regions" not in result.stdout
+    assert "cold (heat 0 in every interval seen): 81.0 MiB mapped" in result.stdout

@@ -124,7 +124,9 @@ class ProcessReport:
             self.vma_names[rank], int(self.seen[rank]))
 
     def regions(self, limit: int | None = None) -> list[RankedRegion]:
-        return [self.region(rank) for rank in range(min(len(self.starts), limit or len(self.starts)))]
+        """The regions ranked hottest first, the first ``limit`` of them (all without)."""
+        count = len(self.starts) if limit is None else min(limit, len(self.starts))
+        return [self.region(rank) for rank in range(count)]
 
     def cold(self) -> tuple[int, int]:
         """(bytes, resident pages) of the ranges whose heat stayed 0."""
@@ -188,7 +190,7 @@ def finish_process(process: _Process, keep_timeline: bool) -> ProcessReport:
     keep = np.flatnonzero(live > 0.5)
     low, high, cover, live = low[keep], high[keep], cover[keep], live[keep]
     size = (high - low).astype(np.float64)
-    sums = {name: table.get(name, columns if name in ("pages", "access", "access_heat") else 0)[keep]
+    sums = {name: table.get(name, columns if name in ("pages", "access", "access_heat") else None)[keep]
             for name in ("hot", "heat", "written", "unwritten", "known", "known_heat", "pages", "access",
                          "access_heat", "remote", "counted")}
     heat = np.where(sums["hot"] > 0.5, sums["heat"] / live, 0.0)

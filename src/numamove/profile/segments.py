@@ -95,6 +95,12 @@ class SegmentTable:
         self.sums[name] = total
         return total
 
-    def get(self, name: str, columns: int = 0) -> Floats:
-        """The sums called ``name`` (zeros if nothing was added under it), ``columns`` wide for a 2-D one."""
-        return self._sum(name, columns).copy() if columns or name in self.sums else np.zeros(self.size)
+    def get(self, name: str, columns: int | None = None) -> Floats:
+        """A copy of the sums called ``name`` (zeros if nothing was added under it): one value per
+        segment, or with ``columns``, a row per segment at least that wide."""
+        total = self.sums.get(name)
+        if columns is None:
+            return np.zeros(self.size) if total is None else total.copy()
+        if total is None:
+            return np.zeros((self.size, columns))
+        return np.pad(total, ((0, 0), (0, max(columns - total.shape[1], 0))))
