@@ -400,3 +400,14 @@ def test_a_log_with_mappings_but_no_region_reports_all_of_it_cold(tmp_path: Path
     assert "no region was accessed in any interval" in result.stdout
     assert "hottest regions" not in result.stdout
     assert "cold (heat 0 in every interval seen): 81.0 MiB mapped" in result.stdout
+
+
+def test_json_in_pieces_is_the_same_document_as_to_dict() -> None:
+    records = [*hot_set_log(intervals=3)[:-1], vmas(pid=7), interval(0, pid=7),
+               region(0, HEAP, HEAP + 8 * PAGE, 3.0, pid=7), end(3)]
+    report = analyze(records)
+    text = "".join(report.json_chunks(batch=2))
+    assert json.loads(text) == json.loads(json.dumps(report.to_dict()))
+    assert text.count('\n  {"start": ') == 2 * 5 + 2  # a region a line; the first process's twice
+    empty = analyze([header(), vmas(), interval(0), end(1)])
+    assert json.loads("".join(empty.json_chunks())) == json.loads(json.dumps(empty.to_dict()))

@@ -84,7 +84,9 @@ def report(file: str, as_json: bool, heatmap: str | None, top: int, pid: int | N
     for line in found.first_bad_lines:
         click.echo(f"numamove: warning: {line.file or file}:{line.line}: {line.why}", err=True)
     if as_json:
-        click.echo(json.dumps(found.to_dict(), indent=1))
+        for chunk in found.json_chunks():  # millions of regions are never all in memory as objects
+            click.echo(chunk, nl=False)
+        click.echo("")
     else:
         print_report(found, top)
     if heatmap is not None:

@@ -133,7 +133,8 @@ class ProcessReport:
         cold = self.heat <= 0
         return int((self.ends[cold] - self.starts[cold]).sum()), int(self.pages[cold].sum())
 
-    def to_dict(self, heat_unit: str, page_size: int) -> dict[str, Any]:
+    def to_dict(self, heat_unit: str, page_size: int, regions: Any = None) -> dict[str, Any]:
+        """The JSON object of this process; ``regions`` stands in for the list of regions when given."""
         cold_bytes, cold_pages = self.cold()
         working = [{"interval": index, "time": time, "bytes": size}
                    for (index, time, _), size in zip(self.times, self.working_set, strict=True)]
@@ -146,7 +147,7 @@ class ProcessReport:
         return {
             "pid": self.pid, "name": self.name, "intervals": self.intervals,
             "duration": max((t for _, t, _ in self.times if t is not None), default=None),
-            "regions": [region.to_dict(heat_unit) for region in self.regions()],
+            "regions": regions if regions is not None else [r.to_dict(heat_unit) for r in self.regions()],
             "cold": {"bytes": cold_bytes, "resident_pages": cold_pages},
             "working_set": working,
             "working_set_bytes": {"min": int(sizes.min()), "median": float(np.median(sizes)),

@@ -29,7 +29,10 @@ regions); no I/O, no kernel interface.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+import json
+import re
+import secrets
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -91,7 +94,30 @@ class Report:
 
     def to_dict(self) -> dict[str, Any]:
         """The JSON document: the first process's fields at the top level, every process in ``processes``."""
-        processes = [process.to_dict(self.heat_unit, self.page_size) for process in self.processes]
+        return self._document(None)
+
+    def json_chunks(self, batch: int = 4096) -> Iterator[str]:
+        """The text of :meth:`to_dict`'s document, indented, each region on one line, in pieces.
+
+        Regions are encoded ``batch`` at a time straight from the arrays, so a
+        report of millions of regions never holds them all as Python objects.
+        """
+        token = f"regions-{secrets.token_hex(8)}-"
+        text = json.dumps(self._document(token), indent=1)
+        pieces = re.split(f'"{token}(\\d+)"', text)
+        yield pieces[0]
+        for which, after in zip(pieces[1::2], pieces[2::2], strict=True):
+            process = self.processes[int(which)]
+            yield "["
+            for first in range(0, len(process.starts), batch):
+                lines = [json.dumps(process.region(rank).to_dict(self.heat_unit))
+                         for rank in range(first, min(first + batch, len(process.starts)))]
+                yield ("," if first else "") + "\n  " + ",\n  ".join(lines)
+            yield ("\n ]" if len(process.starts) else "]") + after
+
+    def _document(self, token: str | None) -> dict[str, Any]:
+        processes = [process.to_dict(self.heat_unit, self.page_size, None if token is None else f"{token}{n}")
+                     for n, process in enumerate(self.processes)]
         document: dict[str, Any] = {
             "tracker": self.tracker, "trackers": self.trackers, "heat_unit": self.heat_unit,
             "page_size": self.page_size, "kernel": self.kernel, "interval": self.interval,

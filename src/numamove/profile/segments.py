@@ -61,7 +61,7 @@ class SegmentTable:
         first = np.searchsorted(self.bounds, starts)
         last = np.searchsorted(self.bounds, ends)
         for name, value in values.items():
-            total = self._sum(name, value.shape[1] if value.ndim == 2 else 0)
+            total = self._sum(name, value.shape[1] if value.ndim == 2 else None)
             if value.ndim == 1:
                 total += spread(first, last, value, count)
             else:
@@ -86,11 +86,12 @@ class SegmentTable:
                          for name, total in self.sums.items()}
         self.bounds = bounds
 
-    def _sum(self, name: str, columns: int) -> Floats:
+    def _sum(self, name: str, columns: int | None) -> Floats:
+        """The sums called ``name``, made (zeros) or widened to ``columns`` (None: one value per segment)."""
         total = self.sums.get(name)
         if total is None:
-            total = np.zeros((self.size, columns) if columns else self.size, dtype=np.float64)
-        elif columns > (total.shape[1] if total.ndim == 2 else 0):
+            total = np.zeros(self.size if columns is None else (self.size, columns), dtype=np.float64)
+        elif columns is not None and columns > total.shape[1]:
             total = np.pad(total, ((0, 0), (0, columns - total.shape[1])))
         self.sums[name] = total
         return total
