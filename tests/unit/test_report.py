@@ -411,3 +411,13 @@ def test_json_in_pieces_is_the_same_document_as_to_dict() -> None:
     assert text.count('\n  {"start": ') == 2 * 5 + 2  # a region a line; the first process's twice
     empty = analyze([header(), vmas(), interval(0), end(1)])
     assert json.loads("".join(empty.json_chunks())) == json.loads(json.dumps(empty.to_dict()))
+
+
+def test_region_json_text_is_json_dumps_of_each_region() -> None:
+    records = hot_set_log(intervals=4)
+    records.insert(3, region(0, HOT - 8 * PAGE, HOT, 0.123456789, written=False,
+                             accessing={"0": 0.333333333, "2": 0.666666667}, nodes={"0": 3, "2": 5}))
+    for accessing in (True, False):
+        process = analyze(records if accessing else hot_set_log(accessing=False)).processes[0]
+        expected = [json.dumps(r.to_dict("u \"quoted\"")) for r in process.regions()]
+        assert process.region_json('u "quoted"', 0, len(process.starts)) == expected

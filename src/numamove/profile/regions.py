@@ -12,6 +12,8 @@ Pure: imports numpy; no I/O, no kernel interface.
 from __future__ import annotations
 
 import bisect
+import json
+import math
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -26,6 +28,7 @@ __all__ = ["ProcessReport", "RankedRegion", "TimelineInterval", "finish_process"
 Floats = npt.NDArray[np.float64]
 Ints = npt.NDArray[np.int64]
 VmaShare = tuple[int, int, str, float, float | None]
+_JSON_WRITTEN = {1: "true", 0: "false", -1: "null"}
 
 
 @dataclass(frozen=True)
@@ -127,6 +130,32 @@ class ProcessReport:
         """The regions ranked hottest first, the first ``limit`` of them (all without)."""
         count = len(self.starts) if limit is None else min(limit, len(self.starts))
         return [self.region(rank) for rank in range(count)]
+
+    def region_json(self, heat_unit: str, first: int, stop: int) -> list[str]:
+        """The JSON text of regions ``first`` to ``stop`` (ranks), as ``region(rank).to_dict()`` gives it,
+        made from the arrays' rows directly: a million regions in seconds."""
+        unit = json.dumps(heat_unit)
+        names: dict[str, str] = {}
+        lines = []
+        rows = zip(self.starts[first:stop].tolist(), self.ends[first:stop].tolist(),
+                   self.heat[first:stop].tolist(), self.written[first:stop].tolist(),
+                   self.pages[first:stop].tolist(), self.accessing[first:stop].tolist(),
+                   self.vma_names[first:stop], self.seen[first:stop].tolist(), strict=True)
+        for start, end, heat, written, pages, access, vma, seen in rows:
+            nodes = ", ".join(f'"{node}": {count}' for node, count in enumerate(pages) if count)
+            if not access or math.isnan(access[0]):
+                accessing = "null"
+            else:
+                shares = (f'"{node}": {round(share, 4)!r}' for node, share in enumerate(access) if share > 0)
+                accessing = "{" + ", ".join(shares) + "}"
+            name = names.get(vma)
+            if name is None:
+                name = names[vma] = json.dumps(vma)
+            lines.append(f'{{"start": {start}, "end": {end}, "size": {end - start}, '
+                         f'"heat": {round(heat, 6)!r}, "heat_unit": {unit}, '
+                         f'"written": {_JSON_WRITTEN[written]}, "nodes": {{{nodes}}}, '
+                         f'"accessing_nodes": {accessing}, "vma": {name}, "intervals_seen": {seen}}}')
+        return lines
 
     def cold(self) -> tuple[int, int]:
         """(bytes, resident pages) of the ranges whose heat stayed 0."""

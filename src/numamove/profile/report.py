@@ -110,8 +110,7 @@ class Report:
             process = self.processes[int(which)]
             yield "["
             for first in range(0, len(process.starts), batch):
-                lines = [json.dumps(process.region(rank).to_dict(self.heat_unit))
-                         for rank in range(first, min(first + batch, len(process.starts)))]
+                lines = process.region_json(self.heat_unit, first, first + batch)
                 yield ("," if first else "") + "\n  " + ",\n  ".join(lines)
             yield ("\n ]" if len(process.starts) else "]") + after
 
