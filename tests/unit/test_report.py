@@ -421,3 +421,11 @@ def test_region_json_text_is_json_dumps_of_each_region() -> None:
         process = analyze(records if accessing else hot_set_log(accessing=False)).processes[0]
         expected = [json.dumps(r.to_dict("u \"quoted\"")) for r in process.regions()]
         assert process.region_json('u "quoted"', 0, len(process.starts)) == expected
+
+
+def test_a_heatmap_of_a_log_without_intervals_is_one_line(tmp_path: Path) -> None:
+    log = write_log(tmp_path / "p.jsonl", [header(), end(0)])
+    result = run(str(log), "--heatmap", str(tmp_path / "h.png"))
+    assert result.exit_code == 1 and not (tmp_path / "h.png").exists()
+    said = "numamove: error: --heatmap: nothing to draw: the log recorded no interval"
+    assert result.stderr.splitlines()[-1] == said

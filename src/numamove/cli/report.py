@@ -222,6 +222,8 @@ def draw(found: Report, path: str, pid: int | None, *, to_stderr: bool) -> None:
     from numamove.render.heatmap import render_heatmap
 
     chosen = [p for p in found.processes if pid is None or p.pid == pid]
+    if not found.processes:
+        raise InvalidInputError("--heatmap: nothing to draw: the log recorded no interval")
     if not chosen:
         known = ", ".join(str(p.pid) for p in found.processes) or "none"
         raise InvalidInputError(f"--pid {pid}: the log has no such process (its processes: {known})")
