@@ -7,8 +7,9 @@ One picture, three panels:
   its time slice (mean per byte), with a colour bar in the profile's heat unit.
   The mapped ranges are stacked without the gaps between them (a white line
   marks each gap left out); a range gets rows by its size, above a floor, so a
-  small mapping stays visible. Tick labels give a range's or a mapping's
-  first address in hex and its name, where they fit;
+  small mapping stays visible. Beside the middle of each mapping's band: its
+  first address in hex and its name, where they fit (the most accessed
+  mappings first), and a tick mark at the first address of each one labelled;
 - beside it, a strip: each address row in the colour of the node that held
   most of its pages (white: not resident), with a legend of the nodes;
 - below, resident memory per node over time (MiB against seconds, a line per
@@ -160,16 +161,19 @@ def render_heatmap(data: HeatmapData, *, width_px: int = 1400, height_px: int = 
                         fontsize=10)
     heat_axes.set_xlabel("time (s)")
     heat_axes.set_ylabel("address (hex) and mapping")
-    ticks, labels = _ticks(data.mappings, spans, span_rows, row_low, row_high,
-                           rows_per_px=rows / (heat_axes.get_position().height * height_px))
+    ticks, labels, marks = _ticks(data.mappings, spans, row_low, row_high, np.nansum(grid, axis=1),
+                                  rows_per_px=rows / (heat_axes.get_position().height * height_px))
     heat_axes.set_yticks(ticks, labels, fontsize=8, fontfamily="monospace")
+    heat_axes.tick_params(axis="y", length=0)  # a label sits beside its band's middle, not on a boundary
+    heat_axes.set_yticks(marks, minor=True)
+    heat_axes.tick_params(axis="y", which="minor", length=4)
     heat_axes.set_ylim(0, rows)
     figure.colorbar(shown, cax=bar_axes, label=f"heat ({data.heat_unit})" if data.heat_unit else "heat")
 
     strip_axes.imshow(strip[:, None, :], aspect="auto", origin="lower", extent=(0, 1, 0, rows),
                       interpolation="nearest")
     strip_axes.set_xticks([])
-    strip_axes.tick_params(axis="y", left=False, labelleft=False)
+    strip_axes.tick_params(axis="y", which="both", left=False, labelleft=False)
     strip_axes.set_title("node", fontsize=9)
     handles = [Patch(facecolor=node_color(node), edgecolor="#666666", label=f"node {node}") for node in nodes]
     handles.append(Patch(facecolor=NOT_PRESENT_COLOR, edgecolor="#666666", label="not resident"))
@@ -303,27 +307,35 @@ def _strip(placement: tuple[Ints, Ints, Ints], low: Ints, high: Ints
     return lut[winner], sorted({int(w) - 1 for w in np.unique(winner) if w > 0})
 
 
-def _ticks(mappings: Sequence[tuple[int, int, str]], spans: list[tuple[int, int]], span_rows: list[int],
-           low: Ints, high: Ints, rows_per_px: float) -> tuple[list[float], list[str]]:
-    """Tick positions and labels: each span's first address first, then mappings by size, where they fit."""
-    names: dict[int, str] = {}
-    named = sorted((m for m in mappings if m[2]), key=lambda m: m[1] - m[0])
-    for start, _, name in named:
-        names[start] = name  # the largest mapping starting at an address names it
-    candidates = [(float(row), start) for row, (start, _) in zip(span_rows[:-1], spans, strict=True)
-                  if row < len(low)]
-    for start, _, _ in reversed(named):
-        row = int(np.searchsorted(low, start, side="right")) - 1
-        if 0 <= row < len(low) and start < high[row]:
-            candidates.append((row + (start - low[row]) / max(int(high[row] - low[row]), 1), start))
+def _ticks(mappings: Sequence[tuple[int, int, str]], spans: list[tuple[int, int]], low: Ints, high: Ints,
+           row_heat: Floats, rows_per_px: float) -> tuple[list[float], list[str], list[float]]:
+    """Labels beside the middle of each mapping's band (its first address and name), the most accessed
+    and then the largest first, where they fit; and a tick mark at each labelled mapping's first address."""
+    def position(address: int) -> float:
+        row = int(np.searchsorted(low, address, side="right")) - 1
+        if row < 0:
+            return 0.0
+        return row + min((address - int(low[row])) / max(int(high[row] - low[row]), 1), 1.0)
+
+    largest: dict[int, tuple[int, str]] = {}
+    for start, end, name in mappings:
+        if name and end - start > largest.get(start, (0, ""))[0]:
+            largest[start] = (end - start, name)
+    bands = [(start, start + size, name) for start, (size, name) in largest.items()] or [
+        (start, end, "") for start, end in spans]
+    cumulative = np.concatenate([[0.0], np.cumsum(row_heat)])
+    candidates = []
+    for start, end, name in bands:
+        bottom, top = position(start), position(end)
+        heat = cumulative[min(int(np.ceil(top)), len(row_heat))] - cumulative[int(bottom)]
+        candidates.append((-heat, start - end, (bottom + top) / 2, start, name))
     gap = _MIN_TICK_GAP_PX * rows_per_px
-    chosen: list[tuple[float, int]] = []
-    for position, start in candidates:
-        if all(abs(position - taken) >= gap for taken, _ in chosen):
-            chosen.append((position, start))
+    chosen: list[tuple[float, str, float]] = []
+    for _, _, middle, start, name in sorted(candidates):
+        if all(abs(middle - taken) >= gap for taken, _, _ in chosen):
+            chosen.append((middle, f"{start:#x} {_short(name)}".rstrip(), position(start)))
     chosen.sort()
-    labels = [f"{start:#x} {_short(names.get(start, ''))}".rstrip() for _, start in chosen]
-    return [position for position, _ in chosen], labels
+    return [middle for middle, _, _ in chosen], [label for _, label, _ in chosen], [b for _, _, b in chosen]
 
 
 def _short(name: str, limit: int = 18) -> str:
