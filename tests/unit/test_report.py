@@ -429,3 +429,17 @@ def test_a_heatmap_of_a_log_without_intervals_is_one_line(tmp_path: Path) -> Non
     assert result.exit_code == 1 and not (tmp_path / "h.png").exists()
     said = "numamove: error: --heatmap: nothing to draw: the log recorded no interval"
     assert result.stderr.splitlines()[-1] == said
+
+
+def test_the_segment_table_splits_at_new_boundaries_and_keeps_per_byte_sums() -> None:
+    from numamove.profile.segments import SegmentTable
+
+    table = SegmentTable()
+    table.add(np.array([0, 100]), np.array([100, 200]), {"heat": np.array([1.0, 2.0]),
+                                                          "pages": np.array([[0.5, 0.0], [0.0, 1.0]])})
+    # A later batch: one record over both, overlapping ones at a new boundary (150).
+    table.add(np.array([50, 0, 150]), np.array([150, 150, 200]), {"heat": np.array([10.0, 100.0, 1000.0])})
+    assert table.bounds.tolist() == [0, 50, 100, 150, 200]
+    assert table.get("heat").tolist() == [101.0, 111.0, 112.0, 1002.0]
+    assert table.get("pages", 3).tolist() == [[0.5, 0, 0], [0.5, 0, 0], [0, 1, 0], [0, 1, 0]]
+    assert table.get("missing").tolist() == [0.0] * 4 and table.size == 4
