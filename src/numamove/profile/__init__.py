@@ -6,6 +6,9 @@
   header it begins with. The command line and the daemon both call it.
 - :mod:`.log`: the records and their JSON, the writer (merging, size cap,
   rotation) and the reader (parts oldest first, bad lines as data).
+- :mod:`.report`: :func:`~numamove.profile.report.analyze`, pure: a log's records in,
+  hot and cold regions ranked, working set, residency and remote shares out
+  (:mod:`.checks`, :mod:`.segments` and :mod:`.regions` are its parts).
 
 May import: numpy, :mod:`numamove.kernel`, :mod:`numamove.scan`, :mod:`numamove.topology`,
 :mod:`numamove.trackers`, :mod:`numamove.procfs`; never cli/. Only log.py does file I/O,
