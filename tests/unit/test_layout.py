@@ -41,7 +41,10 @@ PROFILE = ("numamove.profile",)
 """The recorder and its log: the recorder touches the kernel only through a Kernel and the library;
 profile/log.py reads and writes the user's own files (the log and its rotated parts), no kernel file."""
 
-USER_FILES = {"numamove.profile.log": "the profile log named by the user, and its rotated parts"}
+USER_FILES = {
+    "numamove.profile.log": "the profile log named by the user, and its rotated parts (writing)",
+    "numamove.profile.lines": "the profile log named by the user, and its rotated parts (reading)",
+}
 """Modules of PROFILE that do file I/O of their own, and on what."""
 
 KERNEL = ("numamove.kernel",)

@@ -23,7 +23,6 @@ if TYPE_CHECKING:
     from numamove.profile.report import BadLine, ProcessReport, Report
     from numamove.render.heatmap import HeatmapData
 
-MAX_PARTS = 1000
 
 
 @main.command()
@@ -96,7 +95,7 @@ def report(file: str, as_json: bool, heatmap: str | None, top: int, pid: int | N
 def read_log(path: str) -> tuple[Iterator[dict[str, Any]], list[BadLine], list[str]]:
     """The records of a profile log and its rotated parts (oldest first), the list its bad lines go to,
     and the files read. The first line of FILE must be a numamove-profile header."""
-    from numamove.profile.report import FORMAT, BadLine
+    from numamove.profile.lines import FORMAT, BadLine, log_parts, read_objects
 
     if not os.path.lexists(path):
         raise InvalidInputError(f"{path}: no such file")
@@ -112,26 +111,15 @@ def read_log(path: str) -> tuple[Iterator[dict[str, Any]], list[BadLine], list[s
         header = None
     if not isinstance(header, dict) or header.get("type") != "header" or header.get("format") != FORMAT:
         raise InvalidInputError(f"{path}: not a numamove profile: its first line is not a {FORMAT} header")
-    older = 0
-    while older < MAX_PARTS and os.path.isfile(f"{path}.{older + 1}"):
-        older += 1
-    files = [f"{path}.{part}" for part in range(older, 0, -1)] + [path]
+    files = log_parts(path)
     bad: list[BadLine] = []
 
     def records() -> Iterator[dict[str, Any]]:
-        for name in files:
-            with open(name, "rb") as lines:
-                for number, raw in enumerate(lines, 1):
-                    text = raw.strip()
-                    try:
-                        record = json.loads(text) if text else None
-                    except ValueError as error:
-                        bad.append(BadLine(name, number, f"not JSON ({error})"))
-                        continue
-                    if not isinstance(record, dict):
-                        bad.append(BadLine(name, number, "empty line" if not text else "not a JSON object"))
-                        continue
-                    yield record
+        for item in read_objects(path):
+            if isinstance(item, BadLine):
+                bad.append(item)
+            else:
+                yield item[2]
 
     return records(), bad, files
 

@@ -15,12 +15,11 @@ The reader reads FILE's parts oldest first (FILE.N ... FILE.1, FILE) and gives
 malformed lines as data (:class:`BadLine`: file, line number, why).
 
 File I/O on the user's own files only (the log and its parts); no kernel interface.
-May import: the standard library, :mod:`numamove.errors`.
+May import: the standard library, :mod:`numamove.errors`, :mod:`.lines` (the files and lines).
 """
 
 from __future__ import annotations
 
-import itertools
 import json
 import math
 import os
@@ -29,6 +28,7 @@ from dataclasses import dataclass, field, replace
 from typing import IO, Any, TypeAlias
 
 from numamove.errors import InvalidInputError, NumaMoveError
+from numamove.profile.lines import EXCERPT, FORMAT, VERSION, BadLine, log_parts, read_objects
 
 __all__ = [
     "DEFAULT_KEEP", "DEFAULT_MAX_SIZE", "FORMAT", "REASONS", "VERSION", "BadLine", "EndRecord", "Header",
@@ -36,8 +36,6 @@ __all__ = [
     "VmasRecord", "from_json", "log_parts", "merge_regions", "read_log", "read_records", "to_json",
 ]
 
-FORMAT = "numamove-profile"
-VERSION = 1
 DEFAULT_MAX_SIZE = 256 << 20
 DEFAULT_KEEP = 4
 REASONS = ("duration", "interrupted", "target exited", "terminated")
@@ -194,6 +192,10 @@ def _record(line: str) -> Record:
         raise _Bad(f"not JSON: {error}") from None
     if not isinstance(data, dict):
         raise _Bad("not a JSON object")
+    return _from_object(data)
+
+
+def _from_object(data: dict[str, Any]) -> Record:
     kind = data.get("type")
     number = (int, float)
     if kind == "header":
@@ -373,16 +375,6 @@ class ProfileWriter:
 # --- the reader -------------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class BadLine:
-    """A line that is not a record: which file, which line (from 1), why, and its start."""
-
-    file: str
-    line: int
-    why: str
-    text: str = ""
-
-
 @dataclass
 class ProfileLog:
     """A whole profile log: its parts read (oldest first), the records, the lines skipped."""
@@ -401,13 +393,6 @@ class ProfileLog:
         return next((record for record in self.records if isinstance(record, Header)), None)
 
 
-def log_parts(path: str | os.PathLike[str]) -> list[str]:
-    """FILE's parts, oldest first: FILE.N ... FILE.1, then FILE (those that exist)."""
-    base = os.fspath(path)
-    count = next(index for index in itertools.count(1) if not os.path.exists(f"{base}.{index}")) - 1
-    return [*(f"{base}.{index}" for index in range(count, 0, -1)), base]
-
-
 def read_records(path: str | os.PathLike[str]) -> Iterator[Record | BadLine]:
     """Every record of FILE's parts, oldest part first, with each malformed line as a :class:`BadLine`.
 
@@ -417,30 +402,23 @@ def read_records(path: str | os.PathLike[str]) -> Iterator[Record | BadLine]:
     base = os.fspath(path)
     if not os.path.isfile(base):
         raise ProfileLogError(f"no profile log at {base}")
-    for part in log_parts(base):
-        try:
-            file = open(part, encoding="utf-8", errors="replace")  # noqa: SIM115 (closed below)
-        except OSError as error:
-            yield BadLine(part, 0, f"cannot read it: {error.strerror or error}")
+    for item in read_objects(base):
+        if isinstance(item, BadLine):
+            yield item
             continue
-        with file:
-            number = 0
-            try:
-                for number, text in enumerate(file, 1):
-                    if not text.strip():
-                        continue
-                    start = text[:80].rstrip("\n")
-                    try:
-                        record = _record(text)
-                    except _Bad as why:
-                        cut = "" if text.endswith("\n") else " (the last line, cut short)"
-                        yield BadLine(part, number, f"{why}{cut}", start)
-                        continue
-                    if number == 1 and not isinstance(record, Header):
-                        yield BadLine(part, 1, "the part does not begin with a header", start)
-                    yield record
-            except OSError as error:
-                yield BadLine(part, number + 1, f"cannot read on: {error.strerror or error}")
+        part, number, data = item
+        try:
+            record = _from_object(data)
+        except _Bad as why:
+            yield BadLine(part, number, str(why), _excerpt(data))
+            continue
+        if number == 1 and not isinstance(record, Header):
+            yield BadLine(part, 1, "the part does not begin with a header", _excerpt(data))
+        yield record
+
+
+def _excerpt(data: dict[str, Any]) -> str:
+    return json.dumps(data, separators=(",", ":"))[:EXCERPT]  # as the writer writes it
 
 
 def read_log(path: str | os.PathLike[str]) -> ProfileLog:

@@ -41,29 +41,16 @@ import numpy.typing as npt
 
 from numamove.errors import InvalidInputError
 from numamove.profile.checks import Irregular, check_region, columns, integer, node_map, number, vmas_of
+from numamove.profile.lines import FORMAT, VERSION, BadLine
 from numamove.profile.regions import ProcessReport, finish_process
 from numamove.profile.segments import SegmentTable
 
 __all__ = ["FORMAT", "SHOWN_BAD_LINES", "VERSION", "BadLine", "ProcessReport", "Report", "analyze"]
 
-FORMAT = "numamove-profile"
-VERSION = 1
 FOLD_RECORDS = 1 << 18
 """Region records gathered before they are folded into the segment table."""
 SHOWN_BAD_LINES = 5
 Ints = npt.NDArray[np.int64]
-
-
-@dataclass(frozen=True)
-class BadLine:
-    """A line of the log its reader could not parse, or a record that made no sense."""
-
-    file: str
-    line: int
-    why: str
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"file": self.file, "line": self.line, "why": self.why}
 
 
 @dataclass
