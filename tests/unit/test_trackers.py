@@ -122,7 +122,7 @@ def test_region_is_half_open_with_a_heat_that_is_not_negative() -> None:
         Region(1, 0x1000, 0x2000, -1.0, "accesses")
 
 
-def test_numamove_registry_has_no_tracker_yet() -> None:
-    assert names() == [] and available(KERNEL) == {} and REGISTRY.names() == []
-    with pytest.raises(InvalidInputError, match="none is registered"):
-        get("softdirty")
+def test_numamove_registry_lists_the_trackers_it_has() -> None:
+    assert names() == REGISTRY.names() and list(available(KERNEL)) == names()
+    with pytest.raises(InvalidInputError, match="no tracker is called 'nosuch'; the trackers: "):
+        get("nosuch")

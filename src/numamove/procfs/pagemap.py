@@ -6,7 +6,9 @@ bits 0-54 the PFN (present pages, readers with CAP_SYS_ADMIN only) or the
 swap entry. :func:`decode_pagemap` splits whole arrays into named fields;
 the scan's chunked reader uses the same definitions through the small
 whole-array helpers here (:func:`present`, :func:`count_swapped`,
-:func:`frame_numbers`), which read PM_PRESENT as the sign of the entry.
+:func:`frame_numbers`), which read PM_PRESENT as the sign of the entry;
+the soft-dirty tracker through :func:`written` (bit 55 on a page) and
+:func:`true_runs` (a mask's runs, as index ranges).
 May import: numpy, :mod:`numamove.errors`.
 """
 
@@ -37,7 +39,10 @@ __all__ = [
     "decode_pagemap",
     "frame_numbers",
     "present",
+    "soft_dirty",
     "swapped",
+    "true_runs",
+    "written",
 ]
 
 # /proc/PID/pagemap  (Documentation/admin-guide/mm/pagemap.rst)
@@ -195,3 +200,58 @@ def frame_numbers(raw: _U64) -> _U64:
     """The PFN bits (0-54) of each entry: a frame for a present page seen with CAP_SYS_ADMIN."""
     found: _U64 = raw & np.uint64(PM_PFN_MASK)
     return found
+
+
+# Soft-dirty (Documentation/admin-guide/mm/soft-dirty.rst): bit 55 is set on a page written since
+# the last "4" written to /proc/PID/clear_refs. Tested on the byte that holds it, as decode_pagemap does.
+
+_SOFT_DIRTY_BIT: Final = np.uint8(PM_SOFT_DIRTY >> 48)
+_HAS_PAGE: Final = np.uint8((PM_PRESENT | PM_SWAP) >> 56)
+
+
+def soft_dirty(raw: _U64, out: _BOOL | None = None) -> _BOOL:
+    """Whether each entry has its soft-dirty bit (55) set (into ``out`` when given).
+
+    The kernel also sets it on every page of a mapping made since the last
+    clear (the mapping's VM_SOFTDIRTY flag), pages never touched included:
+    :func:`written` leaves those out.
+    """
+    as_bytes: _U8 = raw.view(np.uint8)
+    found: _BOOL = np.not_equal(as_bytes[_NEXT_BYTE::8] & _SOFT_DIRTY_BIT, 0, out=out)
+    return found
+
+
+def written(raw: _U64, out: _BOOL | None = None) -> _BOOL:
+    """Whether each entry is a page written since the last clear: soft-dirty, and present or swapped.
+
+    An entry with no page (never touched) reads soft-dirty in a mapping made
+    since the last clear, but nothing was written there.
+    """
+    as_bytes: _U8 = raw.view(np.uint8)
+    found: _BOOL = np.logical_and(as_bytes[_NEXT_BYTE::8] & _SOFT_DIRTY_BIT,
+                                  as_bytes[_TOP_BYTE::8] & _HAS_PAGE, out=out)
+    return found
+
+
+def true_runs(mask: _BOOL, breaks: npt.NDArray[np.intp] | None = None) -> tuple[npt.NDArray[np.intp],
+                                                                                npt.NDArray[np.intp]]:
+    """The runs of True in ``mask`` as two index arrays, ``starts`` and ``ends`` (half-open).
+
+    ``breaks`` are indices where a run must end and a new one begin even when
+    the mask stays True across them (the start of a read of pagemap that does
+    not follow the one before it in the address space).
+    """
+    if len(mask) == 0:
+        empty = np.empty(0, dtype=np.intp)
+        return empty, empty.copy()
+    edges = np.diff(mask.view(np.int8), prepend=np.int8(0), append=np.int8(0))
+    starts = np.flatnonzero(edges > 0)
+    ends = np.flatnonzero(edges < 0)
+    if breaks is not None and len(breaks) and len(starts):
+        cut = breaks[(breaks > 0) & (breaks < len(mask))]
+        cut = cut[mask[cut] & mask[cut - 1]]  # a break inside a run splits it
+        if len(cut):
+            starts = np.sort(np.concatenate([starts, cut]))
+            ends = np.sort(np.concatenate([ends, cut]))
+    return starts, ends
+

@@ -13,6 +13,7 @@ model and the standard library; never cli/, never a policy or the mover.
 
 from __future__ import annotations
 
+from numamove.trackers import softdirty  # noqa: F401  (registers "softdirty")
 from numamove.trackers.base import (
     REGISTRY,
     Availability,
