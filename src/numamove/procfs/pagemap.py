@@ -203,10 +203,7 @@ def frame_numbers(raw: _U64) -> _U64:
 
 
 # Soft-dirty (Documentation/admin-guide/mm/soft-dirty.rst): bit 55 is set on a page written since
-# the last "4" written to /proc/PID/clear_refs. Tested on the byte that holds it, as decode_pagemap does.
-
-_SOFT_DIRTY_BIT: Final = np.uint8(PM_SOFT_DIRTY >> 48)
-_HAS_PAGE: Final = np.uint8((PM_PRESENT | PM_SWAP) >> 56)
+# the last "4" written to /proc/PID/clear_refs.
 
 
 def soft_dirty(raw: _U64, out: _BOOL | None = None) -> _BOOL:
@@ -216,8 +213,7 @@ def soft_dirty(raw: _U64, out: _BOOL | None = None) -> _BOOL:
     clear (the mapping's VM_SOFTDIRTY flag), pages never touched included:
     :func:`written` leaves those out.
     """
-    as_bytes: _U8 = raw.view(np.uint8)
-    found: _BOOL = np.not_equal(as_bytes[_NEXT_BYTE::8] & _SOFT_DIRTY_BIT, 0, out=out)
+    found: _BOOL = np.not_equal(raw & np.uint64(PM_SOFT_DIRTY), 0, out=out)
     return found
 
 
@@ -227,9 +223,9 @@ def written(raw: _U64, out: _BOOL | None = None) -> _BOOL:
     An entry with no page (never touched) reads soft-dirty in a mapping made
     since the last clear, but nothing was written there.
     """
-    as_bytes: _U8 = raw.view(np.uint8)
-    found: _BOOL = np.logical_and(as_bytes[_NEXT_BYTE::8] & _SOFT_DIRTY_BIT,
-                                  as_bytes[_TOP_BYTE::8] & _HAS_PAGE, out=out)
+    # Present (63) or swapped (62) is a value of at least PM_SWAP: one comparison, no strided bytes.
+    found: _BOOL = np.greater_equal(raw, np.uint64(PM_SWAP), out=out)
+    found &= (raw & np.uint64(PM_SOFT_DIRTY)) != 0
     return found
 
 
@@ -241,17 +237,21 @@ def true_runs(mask: _BOOL, breaks: npt.NDArray[np.intp] | None = None) -> tuple[
     the mask stays True across them (the start of a read of pagemap that does
     not follow the one before it in the address space).
     """
-    if len(mask) == 0:
+    size = len(mask)
+    if size == 0 or not mask.any():
         empty = np.empty(0, dtype=np.intp)
         return empty, empty.copy()
-    edges = np.diff(mask.view(np.int8), prepend=np.int8(0), append=np.int8(0))
-    starts = np.flatnonzero(edges > 0)
-    ends = np.flatnonzero(edges < 0)
-    if breaks is not None and len(breaks) and len(starts):
-        cut = breaks[(breaks > 0) & (breaks < len(mask))]
+    # The indices where the value changes, with 0 and the end where a run touches them, alternate
+    # start, end, start, end...
+    changes = np.flatnonzero(mask[1:] != mask[:-1]) + 1
+    head = np.zeros(1, dtype=np.intp) if mask[0] else np.empty(0, dtype=np.intp)
+    tail = np.full(1, size, dtype=np.intp) if mask[-1] else np.empty(0, dtype=np.intp)
+    edges = np.concatenate([head, changes, tail])
+    starts, ends = edges[0::2], edges[1::2]
+    if breaks is not None and len(breaks):
+        cut = breaks[(breaks > 0) & (breaks < size)]
         cut = cut[mask[cut] & mask[cut - 1]]  # a break inside a run splits it
         if len(cut):
             starts = np.sort(np.concatenate([starts, cut]))
             ends = np.sort(np.concatenate([ends, cut]))
     return starts, ends
-

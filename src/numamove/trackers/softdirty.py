@@ -201,16 +201,19 @@ class _Runs:
                 mask[done:at] = False
                 done = at + count
             mask[done:] = False
-        counts = np.array([count for _, count in chunk.reads], dtype=np.intp)
-        offsets = np.concatenate([np.zeros(1, dtype=np.intp), np.cumsum(counts)[:-1]])
-        starts, ends = true_runs(mask, offsets[1:])
-        if len(starts) == 0:
-            return
-        firsts = np.array([first for first, _ in chunk.reads], dtype=np.int64)
-        read = np.searchsorted(offsets, starts, side="right") - 1  # each run lies within one read
-        shift = (firsts - offsets)[read]
-        self.starts.append((starts + shift).astype(np.uint64))
-        self.ends.append((ends + shift).astype(np.uint64))
+        reads = chunk.reads
+        if len(reads) == 1:  # one VMA's chunk, or VMAs that follow each other
+            starts, ends = true_runs(mask)
+            shift: npt.NDArray[np.intp] | int = reads[0][0]
+        else:
+            counts = np.array([count for _, count in reads], dtype=np.intp)
+            offsets = np.concatenate([np.zeros(1, dtype=np.intp), np.cumsum(counts)[:-1]])
+            starts, ends = true_runs(mask, offsets[1:])
+            firsts = np.array([first for first, _ in reads], dtype=np.intp)
+            shift = (firsts - offsets)[np.searchsorted(offsets, starts, side="right") - 1]  # run -> its read
+        if len(starts):
+            self.starts.append((starts + shift).astype(np.uint64))
+            self.ends.append((ends + shift).astype(np.uint64))
 
     def joined(self) -> tuple[_Pages, _Pages]:
         """All runs in address order, those that touch joined."""
