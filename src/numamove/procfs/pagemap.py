@@ -217,15 +217,17 @@ def soft_dirty(raw: _U64, out: _BOOL | None = None) -> _BOOL:
     return found
 
 
-def written(raw: _U64, out: _BOOL | None = None) -> _BOOL:
+def written(raw: _U64, out: _BOOL | None = None, scratch: _U64 | None = None) -> _BOOL:
     """Whether each entry is a page written since the last clear: soft-dirty, and present or swapped.
 
     An entry with no page (never touched) reads soft-dirty in a mapping made
-    since the last clear, but nothing was written there.
+    since the last clear, but nothing was written there. ``out`` and
+    ``scratch`` (as long as ``raw``) are reused buffers: a fresh 512 KiB
+    array costs a page fault per 4 KiB.
     """
     # Present (63) or swapped (62) is a value of at least PM_SWAP: one comparison, no strided bytes.
     found: _BOOL = np.greater_equal(raw, np.uint64(PM_SWAP), out=out)
-    found &= (raw & np.uint64(PM_SOFT_DIRTY)) != 0
+    found &= np.bitwise_and(raw, np.uint64(PM_SOFT_DIRTY), out=scratch) != 0
     return found
 
 

@@ -49,7 +49,7 @@ from numamove.kernel import Kernel, process_errors
 from numamove.model import SPECIAL_MAPPINGS, Vma, VmaKind
 from numamove.procfs.maps import parse_maps
 from numamove.procfs.pagemap import PM_SOFT_DIRTY, true_runs, written
-from numamove.scan.reader import Chunk, borrow_buffers, read_chunks
+from numamove.scan.reader import Buffers, Chunk, borrow_buffers, read_chunks
 from numamove.trackers.base import Region, TrackerInfo, register
 from numamove.units import PAGE_SIZE
 
@@ -177,7 +177,7 @@ def written_runs(kernel: Kernel, pid: int) -> tuple[_Pages, _Pages]:
         pagemap = kernel.open(f"proc/{pid}/pagemap")
     with process_errors(pid, "pagemap"), pagemap, borrow_buffers(kernel) as buffers:
         for chunk in read_chunks(kernel, pagemap, vmas, buffers):
-            runs.add(chunk, buffers.present)
+            runs.add(chunk, buffers)
     return runs.joined()
 
 
@@ -188,12 +188,12 @@ class _Runs:
         self.starts: list[_Pages] = []
         self.ends: list[_Pages] = []
 
-    def add(self, chunk: Chunk, scratch: npt.NDArray[np.bool_]) -> None:
+    def add(self, chunk: Chunk, buffers: Buffers) -> None:
         raw = chunk.raw
         size = len(raw)
         if size == 0:
             return
-        mask = written(raw, out=scratch[:size])
+        mask = written(raw, out=buffers.present[:size], scratch=buffers.scratch[:size])
         pieces = chunk.pieces
         if len(pieces) > 1 or pieces[0][1] != 0 or pieces[0][2] != size:
             done = 0  # the holes between the mappings read together: no page of ours, whatever they say
