@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import errno
 from collections.abc import Mapping
+from dataclasses import FrozenInstanceError
 from pathlib import Path
 
 import numpy as np
@@ -13,7 +14,7 @@ from numamove.errors import InvalidInputError, NoSuchProcessError, NotPermittedE
 from numamove.kernel import Kernel, Write
 from numamove.procfs.pagemap import PM_PRESENT, PM_SOFT_DIRTY, PM_SWAP, soft_dirty, true_runs, written
 from numamove.scan.reader import NEAR
-from numamove.trackers import available, get, names, tracking
+from numamove.trackers import Region, available, get, names, tracking
 from numamove.trackers.softdirty import HEAT_UNIT, SoftDirtyTracker, sees_soft_dirty
 from numamove.units import CHUNK_PAGES, PAGE_SIZE
 
@@ -124,6 +125,12 @@ def test_regions_say_written_with_heat_one_and_no_accessing_nodes(dry: Kernel) -
     for region in found:
         assert (region.pid, region.heat, region.heat_unit, region.written, region.accessing_nodes) == (
             PID, 1.0, HEAT_UNIT, True, None)
+        # Made without the dataclass __init__ (for speed): the same as a region made the checked way.
+        checked = Region(PID, region.start, region.end, 1.0, HEAT_UNIT, written=True)
+        assert region == checked and hash(region) == hash(checked) and repr(region) == repr(checked)
+        assert region.size == region.end - region.start
+        with pytest.raises(FrozenInstanceError):
+            region.heat = 2.0  # type: ignore[misc]
 
 
 # --- runs from pagemap ------------------------------------------------------------------------------
