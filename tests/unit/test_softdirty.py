@@ -297,3 +297,20 @@ def test_unavailable_without_clear_refs(tmp_path: Path) -> None:
     why = SoftDirtyTracker.unavailable(Kernel(tmp_path))
     assert why == ("/proc/self/clear_refs is missing: the kernel was built without CONFIG_PROC_PAGE_MONITOR, "
                    "which soft-dirty tracking needs")
+
+
+def test_a_changed_maps_file_is_read_again_and_an_unchanged_one_reused(dry: Kernel) -> None:
+    make_process(dry.root, PID, [(BASE, 4)], dirty(BASE))
+    tracker = SoftDirtyTracker(dry, [PID], {})
+    tracker.start()
+    assert regions_of(tracker) == [(PID, BASE, BASE + 1)]
+    assert regions_of(tracker) == [(PID, BASE, BASE + 1)]  # the same maps: its VMAs are reused
+    directory = dry.root / "proc" / str(PID)
+    far = BASE + 4 * CHUNK_PAGES
+    with open(directory / "maps", "a") as maps:
+        maps.write(maps_line(far, 8))  # a new mapping, its third page written
+    with open(directory / "pagemap", "r+b") as pagemap:
+        pagemap.truncate((far + 8) * 8)
+        pagemap.seek((far + 2) * 8)
+        pagemap.write(np.array([DIRTY], dtype=np.uint64).tobytes())
+    assert regions_of(tracker) == [(PID, BASE, BASE + 1), (PID, far + 2, far + 3)]

@@ -217,6 +217,10 @@ def soft_dirty(raw: _U64, out: _BOOL | None = None) -> _BOOL:
     return found
 
 
+_SWAP_OR_MORE: Final = np.uint64(PM_SWAP)
+_SOFT_DIRTY: Final = np.uint64(PM_SOFT_DIRTY)
+
+
 def written(raw: _U64, out: _BOOL | None = None, scratch: _U64 | None = None) -> _BOOL:
     """Whether each entry is a page written since the last clear: soft-dirty, and present or swapped.
 
@@ -226,33 +230,33 @@ def written(raw: _U64, out: _BOOL | None = None, scratch: _U64 | None = None) ->
     array costs a page fault per 4 KiB.
     """
     # Present (63) or swapped (62) is a value of at least PM_SWAP: one comparison, no strided bytes.
-    found: _BOOL = np.greater_equal(raw, np.uint64(PM_SWAP), out=out)
-    found &= np.bitwise_and(raw, np.uint64(PM_SOFT_DIRTY), out=scratch) != 0
+    found: _BOOL = np.greater_equal(raw, _SWAP_OR_MORE, out=out)
+    found &= np.bitwise_and(raw, _SOFT_DIRTY, out=scratch) != 0
     return found
 
 
-def true_runs(mask: _BOOL, breaks: npt.NDArray[np.intp] | None = None) -> tuple[npt.NDArray[np.intp],
-                                                                                npt.NDArray[np.intp]]:
+def true_runs(mask: _BOOL, breaks: npt.NDArray[np.intp] | None = None, *, guarded: bool = False,
+              ) -> tuple[npt.NDArray[np.intp], npt.NDArray[np.intp]]:
     """The runs of True in ``mask`` as two index arrays, ``starts`` and ``ends`` (half-open).
 
     ``breaks`` are indices where a run must end and a new one begin even when
     the mask stays True across them (the start of a read of pagemap that does
-    not follow the one before it in the address space).
+    not follow the one before it in the address space). With ``guarded`` the
+    first and last elements of ``mask`` are False guards around the real
+    mask, which saves a copy: a caller reuses such a buffer; the indices
+    returned are then those of the elements between the guards.
     """
-    size = len(mask)
-    if size == 0 or not mask.any():
-        empty = np.empty(0, dtype=np.intp)
-        return empty, empty.copy()
-    # The indices where the value changes, with 0 and the end where a run touches them, alternate
-    # start, end, start, end...
-    changes = np.flatnonzero(mask[1:] != mask[:-1]) + 1
-    head = np.zeros(1, dtype=np.intp) if mask[0] else np.empty(0, dtype=np.intp)
-    tail = np.full(1, size, dtype=np.intp) if mask[-1] else np.empty(0, dtype=np.intp)
-    edges = np.concatenate([head, changes, tail])
+    if not guarded:
+        padded = np.zeros(len(mask) + 2, dtype=np.bool_)
+        padded[1:-1] = mask
+        mask = padded
+    # Between False guards, the indices where the value changes alternate start, end, start, end...
+    edges = np.flatnonzero(mask[1:] != mask[:-1])
     starts, ends = edges[0::2], edges[1::2]
-    if breaks is not None and len(breaks):
-        cut = breaks[(breaks > 0) & (breaks < size)]
-        cut = cut[mask[cut] & mask[cut - 1]]  # a break inside a run splits it
+    if breaks is not None and len(breaks) and len(starts):
+        inner = mask[1:-1]
+        cut = breaks[(breaks > 0) & (breaks < len(inner))]
+        cut = cut[inner[cut] & inner[cut - 1]]  # a break inside a run splits it
         if len(cut):
             starts = np.sort(np.concatenate([starts, cut]))
             ends = np.sort(np.concatenate([ends, cut]))

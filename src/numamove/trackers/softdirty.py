@@ -51,7 +51,7 @@ from numamove.procfs.maps import parse_maps
 from numamove.procfs.pagemap import PM_SOFT_DIRTY, true_runs, written
 from numamove.scan.reader import Buffers, Chunk, borrow_buffers, read_chunks
 from numamove.trackers.base import Region, TrackerInfo, register
-from numamove.units import PAGE_SIZE
+from numamove.units import CHUNK_PAGES, PAGE_SIZE
 
 __all__ = ["HEAT_UNIT", "INFO", "SoftDirtyTracker", "clear_soft_dirty", "sees_soft_dirty", "written_runs"]
 
@@ -72,7 +72,7 @@ INFO = TrackerInfo(
     options={},
 )
 
-_Pages = npt.NDArray[np.uint64]
+_Pages = npt.NDArray[np.intp]
 
 
 class SoftDirtyTracker:
@@ -92,6 +92,8 @@ class SoftDirtyTracker:
         self.kernel = kernel
         self.pids = checked
         self.running = False
+        self._known: dict[int, tuple[str, list[Vma]]] = {}
+        """Each pid's last /proc/PID/maps text and its VMAs: most intervals find it unchanged."""
 
     @staticmethod
     def unavailable(kernel: Kernel) -> str | None:
@@ -122,7 +124,7 @@ class SoftDirtyTracker:
             raise InvalidInputError("the softdirty tracker samples between start() and stop()")
         found: list[tuple[int, _Pages, _Pages]] = []
         for pid in self.pids:
-            starts, ends = written_runs(self.kernel, pid)
+            starts, ends = written_runs(self.kernel, pid, self._known)
             clear_soft_dirty(self.kernel, pid)
             found.append((pid, starts, ends))
         return _regions(found)
@@ -131,6 +133,7 @@ class SoftDirtyTracker:
         """Stop sampling. Nothing to restore: the bits stay cleared, which only costs each page's
         next write a minor fault."""
         self.running = False
+        self._known.clear()
 
 
 def _regions(found: list[tuple[int, _Pages, _Pages]]) -> Iterator[Region]:
@@ -139,8 +142,7 @@ def _regions(found: list[tuple[int, _Pages, _Pages]]) -> Iterator[Region]:
     # faster. tests/unit/test_softdirty.py checks that these regions equal checked ones.
     make, fill = object.__new__, object.__setattr__
     for pid, starts, ends in found:
-        for start, end in zip((starts * np.uint64(PAGE_SIZE)).tolist(),
-                              (ends * np.uint64(PAGE_SIZE)).tolist(), strict=True):
+        for start, end in zip((starts * PAGE_SIZE).tolist(), (ends * PAGE_SIZE).tolist(), strict=True):
             region = make(Region)
             fill(region, "__dict__", {"pid": pid, "start": start, "end": end, "heat": 1.0,
                                       "heat_unit": HEAT_UNIT, "written": True, "accessing_nodes": None})
@@ -165,20 +167,30 @@ def _clear_error(error: OSError, pid: int) -> KernelError:
                         f"cannot write /proc/{pid}/clear_refs: {error.strerror or error}")
 
 
-def written_runs(kernel: Kernel, pid: int) -> tuple[_Pages, _Pages]:
+def written_runs(kernel: Kernel, pid: int, known: dict[int, tuple[str, list[Vma]]] | None = None,
+                 ) -> tuple[_Pages, _Pages]:
     """The pages ``pid`` wrote since its last clear, as runs of page numbers: ``starts``, ``ends``.
 
     Reads /proc/PID/maps, then /proc/PID/pagemap chunk by chunk. Runs are in
     address order, end at every hole between mappings, and join when they
     touch. A process with no memory map (exited, a zombie) raises
-    :class:`NoSuchProcessError`.
+    :class:`NoSuchProcessError`. ``known`` keeps each pid's last maps and
+    VMAs, so that an unchanged maps file is not parsed again.
     """
     with process_errors(pid, "maps"):
-        entries = parse_maps(kernel.read_text(f"proc/{pid}/maps"))
-    if not entries:
+        text = kernel.read_text(f"proc/{pid}/maps")
+    if not text:
         raise NoSuchProcessError(errno.ESRCH, f"no such process: pid {pid} has exited (no memory left)", "")
-    vmas = [Vma(entry.start, entry.end, entry.perms, entry.offset, entry.path, VmaKind.OTHER, "", PAGE_SIZE,
-                {}) for entry in entries if entry.path not in SPECIAL_MAPPINGS]
+    seen = known.get(pid) if known is not None else None
+    if seen is not None and seen[0] == text:
+        vmas = seen[1]
+        for vma in vmas:
+            vma.gone = False
+    else:
+        vmas = [Vma(entry.start, entry.end, entry.perms, entry.offset, entry.path, VmaKind.OTHER, "",
+                    PAGE_SIZE, {}) for entry in parse_maps(text) if entry.path not in SPECIAL_MAPPINGS]
+        if known is not None:
+            known[pid] = (text, vmas)
     runs = _Runs()
     with process_errors(pid, "pagemap"):
         pagemap = kernel.open(f"proc/{pid}/pagemap")
@@ -194,13 +206,17 @@ class _Runs:
     def __init__(self) -> None:
         self.starts: list[_Pages] = []
         self.ends: list[_Pages] = []
+        self.mask = np.zeros(CHUNK_PAGES + 2, dtype=np.bool_)
+        """The chunk's written pages between two False guards (true_runs then copies nothing)."""
 
     def add(self, chunk: Chunk, buffers: Buffers) -> None:
         raw = chunk.raw
         size = len(raw)
         if size == 0:
             return
-        mask = written(raw, out=buffers.present[:size], scratch=buffers.scratch[:size])
+        guarded = self.mask[:size + 2]
+        guarded[size + 1] = False
+        mask = written(raw, out=guarded[1:size + 1], scratch=buffers.scratch[:size])
         pieces = chunk.pieces
         if len(pieces) > 1 or pieces[0][1] != 0 or pieces[0][2] != size:
             done = 0  # the holes between the mappings read together: no page of ours, whatever they say
@@ -210,31 +226,40 @@ class _Runs:
             mask[done:] = False
         reads = chunk.reads
         if len(reads) == 1:  # one VMA's chunk, or VMAs that follow each other
-            starts, ends = true_runs(mask)
-            shift: npt.NDArray[np.intp] | int = reads[0][0]
+            starts, ends = true_runs(guarded, guarded=True)
+            if len(starts):
+                shift = reads[0][0]
+                starts += shift
+                ends += shift
         else:
             counts = np.array([count for _, count in reads], dtype=np.intp)
             offsets = np.concatenate([np.zeros(1, dtype=np.intp), np.cumsum(counts)[:-1]])
-            starts, ends = true_runs(mask, offsets[1:])
-            firsts = np.array([first for first, _ in reads], dtype=np.intp)
-            shift = (firsts - offsets)[np.searchsorted(offsets, starts, side="right") - 1]  # run -> its read
+            starts, ends = true_runs(guarded, offsets[1:], guarded=True)
+            if len(starts):
+                firsts = np.array([first for first, _ in reads], dtype=np.intp)
+                shifts = (firsts - offsets)[np.searchsorted(offsets, starts, side="right") - 1]  # by read
+                starts = starts + shifts
+                ends = ends + shifts
         if len(starts):
-            self.starts.append((starts + shift).astype(np.uint64))
-            self.ends.append((ends + shift).astype(np.uint64))
+            self.starts.append(starts)
+            self.ends.append(ends)
 
     def joined(self) -> tuple[_Pages, _Pages]:
         """All runs in address order, those that touch joined."""
         if not self.starts:
-            empty = np.empty(0, dtype=np.uint64)
+            empty = np.empty(0, dtype=np.intp)
             return empty, empty.copy()
-        starts, ends = np.concatenate(self.starts), np.concatenate(self.ends)
-        if np.any(starts[1:] < starts[:-1]):  # a mapping re-read after it changed under the reader
-            order = np.argsort(starts, kind="stable")
-            starts, ends = starts[order], ends[order]
-        opens = np.concatenate([[True], starts[1:] != ends[:-1]])
-        first = np.flatnonzero(opens)
-        last = np.concatenate([first[1:] - 1, [len(starts) - 1]])
-        return starts[first], ends[last]
+        if len(self.starts) == 1:
+            starts, ends = self.starts[0], self.ends[0]
+        else:
+            starts, ends = np.concatenate(self.starts), np.concatenate(self.ends)
+            if np.any(starts[1:] < starts[:-1]):  # a mapping re-read after it changed under the reader
+                order = np.argsort(starts, kind="stable")
+                starts, ends = starts[order], ends[order]
+        touching = np.flatnonzero(starts[1:] == ends[:-1])
+        if len(touching) == 0:
+            return starts, ends
+        return np.delete(starts, touching + 1), np.delete(ends, touching)
 
 
 def sees_soft_dirty(kernel: Kernel) -> bool:
