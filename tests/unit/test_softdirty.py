@@ -74,7 +74,11 @@ def test_soft_dirty_reads_bit_55_and_written_needs_a_page() -> None:
     # A hole in a mapping made since the last clear reads soft-dirty but holds no page: not written.
     assert written(raw).tolist() == [True, False, False, True, False, False, False, False]
     out = np.empty(len(raw), dtype=np.bool_)
-    assert written(raw, out=out) is out
+    scratch = np.empty(len(raw), dtype=np.uint64)
+    assert written(raw, out=out, scratch=scratch) is out
+    assert out.tolist() == [True, False, False, True, False, False, False, False]
+    present_only = raw[[0, 1, 2, 5, 6, 7]]  # no swapped entry: the second comparison is skipped
+    assert written(present_only).tolist() == [True, False, False, False, False, False]
 
 
 def test_true_runs_are_half_open_and_split_at_breaks() -> None:

@@ -217,8 +217,9 @@ def soft_dirty(raw: _U64, out: _BOOL | None = None) -> _BOOL:
     return found
 
 
-_SWAP_OR_MORE: Final = np.uint64(PM_SWAP)
-_SOFT_DIRTY: Final = np.uint64(PM_SOFT_DIRTY)
+_FLAGS: Final = np.uint64(PM_PRESENT | PM_SWAP | PM_SOFT_DIRTY)
+_WRITTEN_PRESENT: Final = np.uint64(PM_PRESENT | PM_SOFT_DIRTY)
+_WRITTEN_SWAPPED: Final = np.uint64(PM_SWAP | PM_SOFT_DIRTY)
 
 
 def written(raw: _U64, out: _BOOL | None = None, scratch: _U64 | None = None) -> _BOOL:
@@ -229,9 +230,13 @@ def written(raw: _U64, out: _BOOL | None = None, scratch: _U64 | None = None) ->
     ``scratch`` (as long as ``raw``) are reused buffers: a fresh 512 KiB
     array costs a page fault per 4 KiB.
     """
-    # Present (63) or swapped (62) is a value of at least PM_SWAP: one comparison, no strided bytes.
-    found: _BOOL = np.greater_equal(raw, _SWAP_OR_MORE, out=out)
-    found &= np.bitwise_and(raw, _SOFT_DIRTY, out=scratch) != 0
+    # The three flags in one pass, one comparison for the present pages (the kernel never sets
+    # present and swapped together); swapped entries are the only ones at least PM_SWAP as int64,
+    # so one reduction tells whether the rare second comparison is needed.
+    flags = np.bitwise_and(raw, _FLAGS, out=scratch)
+    found: _BOOL = np.equal(flags, _WRITTEN_PRESENT, out=out)
+    if len(flags) and int(flags.view(np.int64).max()) >= PM_SWAP:
+        found |= flags == _WRITTEN_SWAPPED
     return found
 
 
@@ -251,7 +256,7 @@ def true_runs(mask: _BOOL, breaks: npt.NDArray[np.intp] | None = None, *, guarde
         padded[1:-1] = mask
         mask = padded
     # Between False guards, the indices where the value changes alternate start, end, start, end...
-    edges = np.flatnonzero(mask[1:] != mask[:-1])
+    edges = (mask[1:] != mask[:-1]).nonzero()[0]
     starts, ends = edges[0::2], edges[1::2]
     if breaks is not None and len(breaks) and len(starts):
         inner = mask[1:-1]

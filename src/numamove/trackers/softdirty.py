@@ -256,7 +256,7 @@ class _Runs:
             if np.any(starts[1:] < starts[:-1]):  # a mapping re-read after it changed under the reader
                 order = np.argsort(starts, kind="stable")
                 starts, ends = starts[order], ends[order]
-        touching = np.flatnonzero(starts[1:] == ends[:-1])
+        touching = (starts[1:] == ends[:-1]).nonzero()[0]
         if len(touching) == 0:
             return starts, ends
         return np.delete(starts, touching + 1), np.delete(ends, touching)
