@@ -123,7 +123,7 @@ def test_region_is_half_open_with_a_heat_that_is_not_negative() -> None:
 
 
 def test_numamove_registry_lists_its_trackers() -> None:
-    assert names() == REGISTRY.names() == ["damon", "idlepage", "numafaults", "threads"]
+    assert names() == REGISTRY.names() == ["damon", "idlepage", "numafaults", "softdirty", "threads"]
     assert set(available(KERNEL)) == set(names())
     with pytest.raises(InvalidInputError, match=r"the trackers: .*damon"):
         get("no-such-tracker")

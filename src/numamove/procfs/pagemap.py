@@ -6,7 +6,9 @@ bits 0-54 the PFN (present pages, readers with CAP_SYS_ADMIN only) or the
 swap entry. :func:`decode_pagemap` splits whole arrays into named fields;
 the scan's chunked reader uses the same definitions through the small
 whole-array helpers here (:func:`present`, :func:`count_swapped`,
-:func:`frame_numbers`), which read PM_PRESENT as the sign of the entry.
+:func:`frame_numbers`), which read PM_PRESENT as the sign of the entry;
+the soft-dirty tracker through :func:`written` (bit 55 on a page) and
+:func:`true_runs` (a mask's runs, as index ranges).
 May import: numpy, :mod:`numamove.errors`.
 """
 
@@ -37,7 +39,10 @@ __all__ = [
     "decode_pagemap",
     "frame_numbers",
     "present",
+    "soft_dirty",
     "swapped",
+    "true_runs",
+    "written",
 ]
 
 # /proc/PID/pagemap  (Documentation/admin-guide/mm/pagemap.rst)
@@ -195,3 +200,69 @@ def frame_numbers(raw: _U64) -> _U64:
     """The PFN bits (0-54) of each entry: a frame for a present page seen with CAP_SYS_ADMIN."""
     found: _U64 = raw & np.uint64(PM_PFN_MASK)
     return found
+
+
+# Soft-dirty (Documentation/admin-guide/mm/soft-dirty.rst): bit 55 is set on a page written since
+# the last "4" written to /proc/PID/clear_refs.
+
+
+def soft_dirty(raw: _U64, out: _BOOL | None = None) -> _BOOL:
+    """Whether each entry has its soft-dirty bit (55) set (into ``out`` when given).
+
+    The kernel also sets it on every page of a mapping made since the last
+    clear (the mapping's VM_SOFTDIRTY flag), pages never touched included:
+    :func:`written` leaves those out.
+    """
+    found: _BOOL = np.not_equal(raw & np.uint64(PM_SOFT_DIRTY), 0, out=out)
+    return found
+
+
+_FLAGS: Final = np.uint64(PM_PRESENT | PM_SWAP | PM_SOFT_DIRTY)
+_WRITTEN_PRESENT: Final = np.uint64(PM_PRESENT | PM_SOFT_DIRTY)
+_WRITTEN_SWAPPED: Final = np.uint64(PM_SWAP | PM_SOFT_DIRTY)
+
+
+def written(raw: _U64, out: _BOOL | None = None, scratch: _U64 | None = None) -> _BOOL:
+    """Whether each entry is a page written since the last clear: soft-dirty, and present or swapped.
+
+    An entry with no page (never touched) reads soft-dirty in a mapping made
+    since the last clear, but nothing was written there. ``out`` and
+    ``scratch`` (as long as ``raw``) are reused buffers: a fresh 512 KiB
+    array costs a page fault per 4 KiB.
+    """
+    # The three flags in one pass, one comparison for the present pages (the kernel never sets
+    # present and swapped together); swapped entries are the only ones at least PM_SWAP as int64,
+    # so one reduction tells whether the rare second comparison is needed.
+    flags = np.bitwise_and(raw, _FLAGS, out=scratch)
+    found: _BOOL = np.equal(flags, _WRITTEN_PRESENT, out=out)
+    if len(flags) and int(flags.view(np.int64).max()) >= PM_SWAP:
+        found |= flags == _WRITTEN_SWAPPED
+    return found
+
+
+def true_runs(mask: _BOOL, breaks: npt.NDArray[np.intp] | None = None, *, guarded: bool = False,
+              ) -> tuple[npt.NDArray[np.intp], npt.NDArray[np.intp]]:
+    """The runs of True in ``mask`` as two index arrays, ``starts`` and ``ends`` (half-open).
+
+    ``breaks`` are indices where a run must end and a new one begin even when
+    the mask stays True across them (the start of a read of pagemap that does
+    not follow the one before it in the address space). With ``guarded`` the
+    first and last elements of ``mask`` are False guards around the real
+    mask, which saves a copy: a caller reuses such a buffer; the indices
+    returned are then those of the elements between the guards.
+    """
+    if not guarded:
+        padded = np.zeros(len(mask) + 2, dtype=np.bool_)
+        padded[1:-1] = mask
+        mask = padded
+    # Between False guards, the indices where the value changes alternate start, end, start, end...
+    edges = (mask[1:] != mask[:-1]).nonzero()[0]
+    starts, ends = edges[0::2], edges[1::2]
+    if breaks is not None and len(breaks) and len(starts):
+        inner = mask[1:-1]
+        cut = breaks[(breaks > 0) & (breaks < len(inner))]
+        cut = cut[inner[cut] & inner[cut - 1]]  # a break inside a run splits it
+        if len(cut):
+            starts = np.sort(np.concatenate([starts, cut]))
+            ends = np.sort(np.concatenate([ends, cut]))
+    return starts, ends

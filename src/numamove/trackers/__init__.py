@@ -1,8 +1,12 @@
 """Trackers: which memory of a process is used, and how hot it is, sampled per interval.
 
-None is here yet; this package is the room for them (soft-dirty, DAMON, idle
-page tracking, NUMA hinting faults, access logs), one module per tracker,
-each registering itself by name. :mod:`numamove.trackers.base` holds the
+One module per tracker, each registering itself by name: softdirty
+(clear_refs and pagemap's soft-dirty bit), damon (DAMON vaddr through its
+sysfs; damon_sysfs and damon_owner are its writer and ownership record),
+idlepage (page_idle's bitmap), numafaults (NUMA hinting faults from
+/proc/PID/sched), threads (each thread's CPU and so its node); accesslog reads
+access logs recorded before (perf mem, JSON Lines), and combine joins heat
+from one tracker with accessing nodes from others. :mod:`numamove.trackers.base` holds the
 :class:`Tracker` protocol, the :class:`Region` every tracker reports, and the
 registry; its docstring says how to add a tracker.
 
@@ -14,7 +18,7 @@ model and the standard library; never cli/, never a policy or the mover.
 from __future__ import annotations
 
 # Each tracker module registers itself when imported.
-from numamove.trackers import damon, idlepage, numafaults, threads  # noqa: F401
+from numamove.trackers import damon, idlepage, numafaults, softdirty, threads  # noqa: F401
 from numamove.trackers.base import (
     REGISTRY,
     Availability,
