@@ -240,14 +240,19 @@ def test_bad_input_leaves_no_log_and_no_traceback(layout: Layout, tmp_path: Path
 
 
 def hot_share(log: ProfileLog, hot: tuple[int, int]) -> tuple[float, RegionRecord]:
-    """Of the heat-weighted bytes in the regions after the first interval, the share inside ``hot``;
-    and the hottest region of the last interval."""
+    """Of the hot bytes after the first interval, the share inside ``hot``; and the hottest region of
+    the last interval. Hot: at least half the heat of that interval's hottest region (DAMON's coarse
+    regions also give the interpreter's own pages some heat)."""
     regions = [r for r in log.records if isinstance(r, RegionRecord) and r.interval > 0 and r.heat > 0]
     assert regions, "no hot region after the first interval"
-    total = sum(r.heat * (r.end - r.start) for r in regions)
-    inside = sum(r.heat * max(0, min(r.end, hot[1]) - max(r.start, hot[0])) for r in regions)
+    peak = {r.interval: 0.0 for r in regions}
+    for r in regions:
+        peak[r.interval] = max(peak[r.interval], r.heat)
+    hottest_bytes = [r for r in regions if r.heat >= 0.5 * peak[r.interval]]
+    total = sum(r.end - r.start for r in hottest_bytes)
+    inside = sum(max(0, min(r.end, hot[1]) - max(r.start, hot[0])) for r in hottest_bytes)
     last = max(r.interval for r in regions)
-    hottest = max((r for r in regions if r.interval == last), key=lambda r: r.heat)
+    hottest = max((r for r in regions if r.interval == last), key=lambda r: (r.heat, r.end - r.start))
     return inside / total, hottest
 
 
