@@ -11,7 +11,6 @@ fails or C and numamove disagree on the pages written. See bench/README.md.
 from __future__ import annotations
 
 import argparse
-import os
 import statistics
 import subprocess
 import sys
@@ -19,7 +18,7 @@ import time
 from pathlib import Path
 
 from bench_move_pages import add_cpu_option, pin_to_cpu  # this folder: the scripts run from it
-from bench_where import BenchError, child, disturbers, paired_ratio
+from bench_where import BenchError, child, note_disturbers_at_the_end, paired_ratio, print_setting
 
 import numamove
 from numamove.kernel import Kernel
@@ -112,10 +111,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.rounds < 1 or args.reps < 1 or args.mib < 1:
         parser.error("--mib, --rounds and --reps must be at least 1")
     pin_to_cpu(parser, args.cpu)
-    busy = disturbers()
-    print(f"kernel {os.uname().release}, numamove {numamove.__version__}, python {sys.version.split()[0]}, "
-          f"on CPU {args.cpu} of {os.cpu_count()}; {'; '.join(busy) or 'no other benchmark or VM running'}",
-          flush=True)
+    print_setting(args.cpu)
     why = SoftDirtyTracker.unavailable(Kernel())
     if why is not None and not args.force:
         print(f"FAILED: the soft-dirty tracker cannot run here: {why}", file=sys.stderr)
@@ -157,9 +153,7 @@ def main(argv: list[str] | None = None) -> int:
     print("\nratios")
     for what, met in verdicts:
         print(f"  {what:<56} target <= {TARGET:<5} {'PASS' if met else 'MISS'}")
-    busy = disturbers()
-    if busy:
-        print(f"note: running at the end too, timings disturbed: {'; '.join(busy)}")
+    note_disturbers_at_the_end()
     return 0
 
 

@@ -71,6 +71,21 @@ def child(*args: str) -> Iterator[subprocess.Popen[str]]:
         process.wait()
 
 
+def print_setting(cpu: int) -> None:
+    """One line on what the figures below ran on: kernel, versions, CPU, and what else was running."""
+    busy = disturbers()
+    print(f"kernel {os.uname().release}, numamove {numamove.__version__}, python {sys.version.split()[0]}, "
+          f"on CPU {cpu} of {os.cpu_count()}; {'; '.join(busy) or 'no other benchmark or VM running'}",
+          flush=True)
+
+
+def note_disturbers_at_the_end() -> None:
+    """Say so when another benchmark or a VM is still running as the figures are printed."""
+    busy = disturbers()
+    if busy:
+        print(f"note: running at the end too, timings disturbed: {'; '.join(busy)}")
+
+
 def disturbers() -> list[str]:
     """Other benchmarks or a test VM running now: they share the CPUs, so the timings suffer."""
     found = []
@@ -185,10 +200,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.rounds < 1 or args.reps < 1 or args.mib < 1:
         parser.error("--mib, --rounds and --reps must be at least 1")
     pin_to_cpu(parser, args.cpu)
-    busy = disturbers()
-    print(f"kernel {os.uname().release}, numamove {numamove.__version__}, python {sys.version.split()[0]}, "
-          f"on CPU {args.cpu} of {os.cpu_count()}; {'; '.join(busy) or 'no other benchmark or VM running'}",
-          flush=True)
+    print_setting(args.cpu)
 
     rows: list[tuple[str, float | None, int, str]] = []  # label, median seconds, samples, note
     verdicts: list[tuple[str, str, bool]] = []  # what, target, met
@@ -267,9 +279,7 @@ def main(argv: list[str] | None = None) -> int:
     print("\nratios")
     for what, target_text, met in verdicts:
         print(f"  {what:<56} target {target_text:<9} {'PASS' if met else 'MISS'}")
-    busy = disturbers()
-    if busy:
-        print(f"note: running at the end too, timings disturbed: {'; '.join(busy)}")
+    note_disturbers_at_the_end()
     return 0
 
 

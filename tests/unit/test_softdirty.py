@@ -269,7 +269,7 @@ def test_registered_with_what_it_sees_and_costs() -> None:
 
 def own_pagemap(root: Path, kernel: Kernel, entry: int) -> None:
     """/proc/self/{clear_refs,pagemap} under ``root``, pagemap showing ``entry`` for the probe's page."""
-    probe = kernel.kept("softdirty.probe", lambda: np.zeros(2 * PAGE_SIZE // 8, dtype=np.uint64))
+    probe = kernel.kept("scan.own_page", lambda: np.zeros(2 * PAGE_SIZE // 8, dtype=np.uint64))
     page = (probe.ctypes.data + PAGE_SIZE - 1) // PAGE_SIZE
     own = root / "proc" / "self"
     own.mkdir(parents=True, exist_ok=True)

@@ -31,16 +31,24 @@ def sees_pfns(kernel: Kernel) -> bool:
     namespace: a container's root has the capability in its own namespace but
     gets zeros, so the capability sets in /proc/self/status cannot tell.
     """
-    probe = kernel.kept("scan.pfn_probe", lambda: np.zeros(2 * PAGE_SIZE // 8, dtype=np.uint64))
-    probe[:] = 1  # written: both pages are present
+    entry = own_written_page_entry(kernel)
+    return entry is not None and bool(entry & PM_PRESENT) and bool(entry & PM_PFN_MASK)
+
+
+def own_written_page_entry(kernel: Kernel) -> int | None:
+    """The /proc/self/pagemap entry of a page of numamove's own that was just written, or None
+    when pagemap cannot be read. What the kernel shows there (a PFN, the soft-dirty bit) it
+    shows for other processes' pages alike."""
+    probe = kernel.kept("scan.own_page", lambda: np.zeros(2 * PAGE_SIZE // 8, dtype=np.uint64))
+    probe[:] = 1  # written: both pages are present (and soft-dirty, where the kernel keeps the bit)
     page = (probe.ctypes.data + PAGE_SIZE - 1) // PAGE_SIZE  # the first page wholly inside
     entry = np.zeros(1, dtype=np.uint64)
     try:
         with kernel.open("proc/self/pagemap") as own:
             kernel.read_into(own, entry, page * 8)
     except OSError:
-        return False
-    return bool(entry[0] & np.uint64(PM_PRESENT)) and bool(entry[0] & np.uint64(PM_PFN_MASK))
+        return None
+    return int(entry[0])
 
 
 def zero_page_pfns(kernel: Kernel) -> npt.NDArray[np.uint64]:

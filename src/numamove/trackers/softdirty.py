@@ -49,6 +49,7 @@ from numamove.kernel import Kernel, process_errors
 from numamove.model import SPECIAL_MAPPINGS, Vma, VmaKind
 from numamove.procfs.maps import parse_maps
 from numamove.procfs.pagemap import PM_SOFT_DIRTY, true_runs, written
+from numamove.scan.probes import own_written_page_entry
 from numamove.scan.reader import Buffers, Chunk, borrow_buffers, read_chunks
 from numamove.trackers.base import Region, TrackerInfo, register
 from numamove.units import CHUNK_PAGES, PAGE_SIZE
@@ -269,16 +270,8 @@ def sees_soft_dirty(kernel: Kernel) -> bool:
     after a clear, or the bit still set before any), so this clears nothing.
     Reads /proc/self/pagemap.
     """
-    probe = kernel.kept("softdirty.probe", lambda: np.zeros(2 * PAGE_SIZE // 8, dtype=np.uint64))
-    probe[:] = 1
-    page = (probe.ctypes.data + PAGE_SIZE - 1) // PAGE_SIZE  # the first page wholly inside
-    entry = np.zeros(1, dtype=np.uint64)
-    try:
-        with kernel.open("proc/self/pagemap") as own:
-            kernel.read_into(own, entry, page * 8)
-    except OSError:
-        return False
-    return bool(entry[0] & np.uint64(PM_SOFT_DIRTY))
+    entry = own_written_page_entry(kernel)
+    return entry is not None and bool(entry & PM_SOFT_DIRTY)
 
 
 register("softdirty", SoftDirtyTracker)
