@@ -11,6 +11,7 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from numamove.doctor import Diagnosis, diagnose
     from numamove.errors import (
         BadAddressError,
         InputTypeError,
@@ -51,6 +52,7 @@ if TYPE_CHECKING:
     from numamove.status import PageStatus, describe_status, status_counts
     from numamove.targets import resolve_targets
     from numamove.topology import Node, Topology, nodes, read_topology
+    from numamove.trackers.base import Region, Tracker, TrackerInfo, tracking
 
 _HOMES = {
     "MPOL_MF_MOVE": "numamove.kernel.syscalls",
@@ -111,6 +113,12 @@ _HOMES = {
     "Topology": "numamove.topology",
     "nodes": "numamove.topology",
     "read_topology": "numamove.topology",
+    "Region": "numamove.trackers.base",
+    "Tracker": "numamove.trackers.base",
+    "TrackerInfo": "numamove.trackers.base",
+    "tracking": "numamove.trackers.base",
+    "Diagnosis": "numamove.doctor",
+    "diagnose": "numamove.doctor",
 }
 
 
@@ -138,6 +146,7 @@ __all__ = [
     "MPOL_MF_STRICT",
     "Application",
     "BadAddressError",
+    "Diagnosis",
     "InputTypeError",
     "InvalidInputError",
     "InvalidRequestError",
@@ -157,10 +166,13 @@ __all__ = [
     "PagePlacement",
     "PageStatus",
     "ProcessMemory",
+    "Region",
     "ThreadPlacement",
     "TooManyPagesError",
     "Topology",
     "TopologyError",
+    "Tracker",
+    "TrackerInfo",
     "Units",
     "UnsupportedError",
     "Vma",
@@ -169,6 +181,7 @@ __all__ = [
     "balance",
     "by_source",
     "describe_status",
+    "diagnose",
     "format_nodemask",
     "get_mempolicy",
     "interleave",
@@ -188,5 +201,6 @@ __all__ = [
     "set_mempolicy",
     "status_counts",
     "thread_nodes",
+    "tracking",
     "units_from_scan",
 ]
