@@ -38,8 +38,9 @@ from pathlib import Path
 
 from numamove.errors import NumaMoveError
 from numamove.kernel import Kernel
+from numamove.signals import Terminated, raising
 from numamove.trackers import get, tracking
-from numamove.trackers.damon import DamonTracker, Terminated, parse_options, sigterm_raises
+from numamove.trackers.damon import DamonTracker, parse_options
 from numamove.trackers.damon_sysfs import DamonSysfs
 
 TARGET_SHARE = 0.01  # of one CPU
@@ -154,7 +155,7 @@ def main() -> int:
     kernel = Kernel()
     if args.paddr_proxy:
         try:
-            with sigterm_raises():
+            with raising():
                 result = paddr_proxy(kernel, args)
         except (KeyboardInterrupt, Terminated):
             print("bench_damon: interrupted; the kdamond is stopped", file=sys.stderr)
@@ -174,7 +175,7 @@ def main() -> int:
             print("bench_damon: the target did not start", file=sys.stderr)
             return 1
         tracker = get("damon")(kernel, [child.pid], {"aggregation": args.aggregation})
-        with sigterm_raises(), tracking(tracker):
+        with raising(), tracking(tracker):
             for warning in getattr(tracker, "warnings", []):
                 print(f"note: {warning}")
             kdamond = int((KDAMONDS / "0" / "pid").read_text())

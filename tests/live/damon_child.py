@@ -14,15 +14,15 @@ import sys
 
 from numamove.errors import NoSuchProcessError
 from numamove.kernel import Kernel
+from numamove.signals import Terminated, raising
 from numamove.trackers import get, tracking
-from numamove.trackers.damon import Terminated, sigterm_raises
 
 
 def main() -> int:
     pids = [int(pid) for pid in sys.argv[1].split(",")]
     aggregation = sys.argv[2] if len(sys.argv) > 2 else "50ms"
     tracker = get("damon")(Kernel(), pids, {"aggregation": aggregation})
-    with sigterm_raises():
+    with raising():
         try:
             with tracking(tracker):
                 print(json.dumps({"started": True, "warnings": getattr(tracker, "warnings", [])}), flush=True)

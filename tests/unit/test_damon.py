@@ -30,8 +30,9 @@ from numamove.procfs.damon import (
     parse_process_identity,
     parse_signed,
 )
+from numamove.signals import Terminated, raising
 from numamove.trackers import get, tracking
-from numamove.trackers.damon import ABSENT, HEAT_UNIT, RECORD, DamonTracker, Terminated, sigterm_raises
+from numamove.trackers.damon import ABSENT, HEAT_UNIT, RECORD, DamonTracker
 
 KD = "sys/kernel/mm/damon/admin/kdamonds"
 ME, MY_START = 4242, 5000
@@ -446,7 +447,7 @@ def test_info_names_its_options_and_limits() -> None:
 
 def test_sigterm_raises_terminated_once_and_restores_the_handler() -> None:
     before = signal.getsignal(signal.SIGTERM)
-    with pytest.raises(Terminated) as caught, sigterm_raises():
+    with pytest.raises(Terminated) as caught, raising():
         os.kill(os.getpid(), signal.SIGTERM)
         signal.pthread_sigmask(signal.SIG_SETMASK, [])  # let it be delivered now
     assert caught.value.signum == signal.SIGTERM and isinstance(caught.value, KeyboardInterrupt)

@@ -216,10 +216,11 @@ def test_first_ctrl_c_asks_to_stop_the_second_aborts_and_the_handler_is_restored
     import os
     import signal
 
-    from numamove.cli.app import HardInterrupt, interruptible
+    from numamove.cli.app import interruptible
+    from numamove.signals import HardStop
 
     before = signal.getsignal(signal.SIGINT)
-    with pytest.raises(HardInterrupt), interruptible() as stop:
+    with pytest.raises(HardStop), interruptible() as stop:
         assert not stop()
         os.kill(os.getpid(), signal.SIGINT)
         assert stop()  # asked, not raised

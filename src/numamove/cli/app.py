@@ -15,6 +15,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import os
+import signal
 import sys
 from collections.abc import Callable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -215,34 +216,14 @@ def parse_ranges(texts: Sequence[str]) -> list[tuple[int, int]]:
     return check_ranges([parse_address_range(text) for text in texts])
 
 
-class HardInterrupt(KeyboardInterrupt):
-    """A second Ctrl-C during a move: stop at once."""
-
-
 @contextlib.contextmanager
 def interruptible() -> Iterator[Callable[[], bool]]:
-    """While inside, the first SIGINT only sets a flag (the yielded callable reads it), so a
-    move ends after its running call; a second one raises HardInterrupt. The old handler
-    is restored on the way out."""
-    import signal
-    import threading
+    """While inside, the first Ctrl-C (SIGINT) only sets a flag (the yielded callable reads it), so
+    a move ends after its running call; a second one raises numamove.signals.HardStop."""
+    from numamove.signals import stop_flag
 
-    asked: list[bool] = []
-    if threading.current_thread() is not threading.main_thread():
-        yield lambda: False
-        return
-
-    def handler(signum: int, frame: object) -> None:
-        if asked:
-            raise HardInterrupt
-        asked.append(True)
-
-    previous = signal.getsignal(signal.SIGINT)
-    signal.signal(signal.SIGINT, handler)
-    try:
-        yield lambda: bool(asked)
-    finally:
-        signal.signal(signal.SIGINT, previous if previous is not None else signal.SIG_DFL)
+    with stop_flag([signal.SIGINT], second_raises=True) as asked:
+        yield asked
 
 
 def hard_interrupt() -> None:

@@ -12,9 +12,8 @@ import json
 import re
 import signal
 import sys
-import threading
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 import click
@@ -22,6 +21,7 @@ import click
 from numamove._format import human_bytes
 from numamove.cli.app import interruptible, main, reports_errors, select_targets, shared_help
 from numamove.errors import InvalidInputError
+from numamove.signals import stop_flag
 
 if TYPE_CHECKING:
     from numamove.kernel import Kernel
@@ -83,21 +83,6 @@ def build_trackers(kernel: Kernel, pids: Sequence[int], names: Sequence[str],
             raise InvalidInputError(f"tracker {name!r} is not available here: {usable[name].why}")
     return [factory(kernel, pids, options.get(name, {})) for name, factory in zip(names, factories,
                                                                                   strict=True)]
-
-
-@contextlib.contextmanager
-def terminable() -> Iterator[Callable[[], bool]]:
-    """While inside, SIGTERM only sets a flag (the yielded callable reads it): the log is closed
-    with an end record, as for Ctrl-C. The old handler is restored on the way out."""
-    asked: list[bool] = []
-    if threading.current_thread() is not threading.main_thread():
-        yield lambda: False
-        return
-    previous = signal.signal(signal.SIGTERM, lambda signum, frame: asked.append(True))
-    try:
-        yield lambda: bool(asked)
-    finally:
-        signal.signal(signal.SIGTERM, previous if previous is not None else signal.SIG_DFL)
 
 
 class Reporter:
@@ -215,7 +200,7 @@ def profile(kernel: Kernel, target: str | None, tracker_names: str | None, durat
     label = f"profile {target}"
     reporter = Reporter(label, length)
     try:
-        with interruptible() as interrupted, terminable() as terminated:
+        with interruptible() as interrupted, stop_flag([signal.SIGTERM]) as terminated:
             def stop() -> str | None:
                 return "terminated" if terminated() else "interrupted" if interrupted() else None
 

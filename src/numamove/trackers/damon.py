@@ -31,11 +31,7 @@ from __future__ import annotations
 import errno
 import gzip
 import signal
-import threading
 from collections.abc import Iterator, Mapping, Sequence
-from contextlib import contextmanager
-from types import FrameType
-from typing import Any
 
 from numamove._inputs import parse_duration
 from numamove.errors import InvalidInputError, KernelError, NumaMoveError, UnsupportedError, kernel_error
@@ -45,7 +41,7 @@ from numamove.trackers.base import Region, TrackerInfo, register
 from numamove.trackers.damon_owner import RECORD, busy_reason, identity, recover, write_record
 from numamove.trackers.damon_sysfs import Attributes, DamonSysfs
 
-__all__ = ["HEAT_UNIT", "RECORD", "DamonTracker", "Terminated", "sigterm_raises"]
+__all__ = ["HEAT_UNIT", "RECORD", "DamonTracker"]
 
 HEAT_UNIT = "accesses per second (DAMON checks that saw an access)"
 CAP_SYS_ADMIN = 21
@@ -278,43 +274,6 @@ class DamonTracker:
         if self._record is not None:
             write_record(self.kernel, CLEARED)
             self._record = None
-
-
-class Terminated(KeyboardInterrupt):
-    """SIGTERM turned into an exception in the main thread, so that ``finally`` blocks run.
-
-    A KeyboardInterrupt like Ctrl-C: ``except Exception`` does not swallow it.
-    ``signum`` is the signal.
-    """
-
-    def __init__(self, signum: int) -> None:
-        super().__init__(f"terminated by signal {signum}")
-        self.signum = signum
-
-
-@contextmanager
-def sigterm_raises(signals: Sequence[int] = (signal.SIGTERM,)) -> Iterator[None]:
-    """Inside the block, the first SIGTERM raises :class:`Terminated` in the main thread; later ones
-    are ignored (cleanup is running). The old handlers come back on the way out.
-
-    Outside the main thread (where Python cannot install handlers) it does nothing.
-    """
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-    fired: list[int] = []
-
-    def handler(signum: int, frame: FrameType | None) -> Any:
-        if not fired:
-            fired.append(signum)
-            raise Terminated(signum)
-
-    old = {signum: signal.signal(signum, handler) for signum in signals}
-    try:
-        yield
-    finally:
-        for signum, previous in old.items():
-            signal.signal(signum, previous)
 
 
 register("damon", DamonTracker)
