@@ -3,9 +3,9 @@ combine, and Ctrl-C, SIGTERM and the target's exit each close the log with an en
 
 The end-to-end tests run two tiny trackers defined here ("fixed": the workload's hot and cold
 regions, from --tracker-option; "here": the nodes its threads run on, one region spanning the whole
-process), so they run on any branch. The "softdirty" and "damon,threads" tests use numamove's own
-trackers: they rank the hot region first, with at least 90% of the heat-weighted bytes they report
-inside it, and (damon,threads) attribute its accesses to the hammering thread's node.
+process), so what they check is the recorder, not a tracker. The "softdirty" and "damon,threads"
+tests use numamove's own trackers: they rank the hot region first, with at least 90% of the hot
+bytes they report inside it, and (damon,threads) attribute its accesses to the hammering thread's node.
 """
 
 from __future__ import annotations
@@ -236,7 +236,7 @@ def test_bad_input_leaves_no_log_and_no_traceback(layout: Layout, tmp_path: Path
             assert not (tmp_path / "x").exists()
 
 
-# --- numamove's own trackers (present once the tracker branches are merged) --------------------------
+# --- numamove's own trackers ---------------------------------------------------------------------------
 
 
 def hot_share(log: ProfileLog, hot: tuple[int, int]) -> tuple[float, RegionRecord]:

@@ -1,6 +1,6 @@
 """The report of a profile log (numamove.profile.report) and ``numamove report``, on generated logs.
 
-Logs are lists of dicts in the format of /work/notes/profile-format.md, or
+Logs are lists of dicts in the format of README.md's "Profile logs", or
 JSON Lines text written from them; nothing here reads a kernel.
 """
 
@@ -19,7 +19,7 @@ from click.testing import CliRunner
 
 from numamove.cli import main
 from numamove.errors import InvalidInputError
-from numamove.profile import report as report_module
+from numamove.profile import gather as gather_module
 from numamove.profile.report import BadLine, analyze
 
 MIB = 1 << 20
@@ -232,7 +232,7 @@ def test_rotated_parts_are_read_in_order_and_a_missing_first_part_is_said() -> N
 
 def test_folding_in_small_batches_gives_the_same_report(monkeypatch: pytest.MonkeyPatch) -> None:
     whole = analyze(hot_set_log(intervals=20)).to_dict()
-    monkeypatch.setattr(report_module, "FOLD_RECORDS", 3)
+    monkeypatch.setattr(gather_module, "FOLD_RECORDS", 3)
     assert analyze(hot_set_log(intervals=20)).to_dict() == whole
 
 

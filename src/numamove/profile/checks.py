@@ -1,6 +1,6 @@
 """Checks of a profile log's records, and region records as numpy columns, for :mod:`.report`.
 
-A record that is not as /work/notes/profile-format.md says (a start above its
+A record that is not as README.md's "Profile logs" says (a start above its
 end, a negative heat, a node id that is not one) raises ValueError naming what
 is wrong; :func:`columns` turns a batch of region records into numpy arrays
 with a few checks per column, and raises :class:`Irregular` when one record

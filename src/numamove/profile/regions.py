@@ -21,7 +21,7 @@ import numpy as np
 import numpy.typing as npt
 
 if TYPE_CHECKING:
-    from numamove.profile.report import _Process
+    from numamove.profile.gather import ProcessGatherer
 
 __all__ = ["ProcessReport", "RankedRegion", "TimelineInterval", "finish_process"]
 
@@ -197,7 +197,7 @@ def _rounded(value: float | None) -> float | None:
     return None if value is None else round(value, 6)
 
 
-def finish_process(process: _Process, keep_timeline: bool) -> ProcessReport:
+def finish_process(process: ProcessGatherer, keep_timeline: bool) -> ProcessReport:
     """The ranked report of one process from what was gathered of it."""
     table = process.table
     vmas = _distinct_vmas(process.vma_epochs)
@@ -307,7 +307,7 @@ def _interval_time(time_and_length: tuple[float | None, float | None], index: in
     return max(end - (1.0 if length is None else length), 0.0), end
 
 
-def _timeline(process: _Process, times: list[tuple[int, float, float]]) -> list[TimelineInterval]:
+def _timeline(process: ProcessGatherer, times: list[tuple[int, float, float]]) -> list[TimelineInterval]:
     empty = np.empty(0, dtype=np.int64)
     regions: dict[int, list[tuple[Ints, Ints, Floats]]] = {}
     for index, starts, ends, heat in process.timeline or []:

@@ -1,7 +1,7 @@
 """The report of a profile log: hot and cold regions, working set, residency and remote access.
 
 :func:`analyze` takes the log's records, already parsed (dicts, in file order,
-as /work/notes/profile-format.md and ``numamove profile`` write them: a header,
+as README.md's "Profile logs" describes and ``numamove profile`` writes them: a header,
 then per process and interval a "vmas" record when the mappings change, an
 "interval" record and its "region" records, and an "end" record), and returns
 a :class:`Report`:
@@ -19,11 +19,11 @@ a :class:`Report`:
   its pages' share on each memory node, remote when the two nodes differ. When
   no tracker told the accessing nodes, the shares are None, not 0.
 
-Region records are gathered into numpy columns and folded into a
-:class:`~numamove.profile.segments.SegmentTable` every ``FOLD_RECORDS``
-records, so memory stays bounded by the union of boundaries, not the log's length.
+Region records are gathered into numpy columns and folded into a segment table
+(:mod:`numamove.profile.gather`), so memory stays bounded by the union of
+boundaries, not the log's length.
 
-Pure: imports numpy, numamove.errors and the rest of numamove.profile's analysis (checks, segments,
+Pure: imports numpy, numamove.errors and the rest of numamove.profile's analysis (checks, gather,
 regions); no I/O, no kernel interface.
 """
 
@@ -40,15 +40,13 @@ import numpy as np
 import numpy.typing as npt
 
 from numamove.errors import InvalidInputError
-from numamove.profile.checks import Irregular, check_region, columns, integer, node_map, number, vmas_of
+from numamove.profile.checks import integer, node_map, number, vmas_of
+from numamove.profile.gather import ProcessGatherer
 from numamove.profile.lines import FORMAT, VERSION, BadLine
 from numamove.profile.regions import ProcessReport, finish_process
-from numamove.profile.segments import SegmentTable
 
 __all__ = ["FORMAT", "SHOWN_BAD_LINES", "VERSION", "BadLine", "ProcessReport", "Report", "analyze"]
 
-FOLD_RECORDS = 1 << 18
-"""Region records gathered before they are folded into the segment table."""
 SHOWN_BAD_LINES = 5
 Ints = npt.NDArray[np.int64]
 
@@ -117,93 +115,6 @@ class Report:
         return document
 
 
-class _Process:
-    """What is gathered of one process while the log is read."""
-
-    def __init__(self, pid: int, name: str, keep_timeline: bool) -> None:
-        self.pid = pid
-        self.name = name
-        self.times: dict[int, tuple[float | None, float | None]] = {}
-        self.resident: dict[int, dict[int, int]] = {}
-        self.working: dict[int, int] = {}
-        self.vma_epochs: list[tuple[int, list[tuple[int, int, str]]]] = []
-        self.table = SegmentTable()
-        self.pairs = np.zeros((0, 0))
-        self.timeline: list[tuple[int, Ints, Ints, npt.NDArray[np.float64]]] | None = (
-            [] if keep_timeline else None)
-        self.accessing_known = False
-        self.invalid: list[BadLine] = []
-        self._clear()
-
-    def _clear(self) -> None:
-        self.pending: list[Mapping[str, Any]] = []
-        self.positions: list[int] = []
-
-    def add_region(self, record: Mapping[str, Any], position: int) -> None:
-        """Gather one region record (record ``position`` of the log); they are checked when folded."""
-        self.pending.append(record)
-        self.positions.append(position)
-        if len(self.pending) >= FOLD_RECORDS:
-            self.fold()
-
-    def fold(self) -> None:
-        """Check the gathered region records, then fold them into the segment table, the pairs, the timeline.
-
-        The records are checked column by column; only a batch with a bad
-        record is checked record by record, to name it and leave it out.
-        """
-        if not self.pending:
-            return
-        try:
-            gathered = columns(self.pending)
-        except Irregular:
-            kept = []
-            for position, record in zip(self.positions, self.pending, strict=True):
-                try:
-                    check_region(record)
-                    kept.append(record)
-                except (ValueError, TypeError, OverflowError) as error:
-                    self.invalid.append(BadLine("", position, f"record {position} (region): {error}"))
-            gathered = columns(kept)
-        self._clear()
-        if gathered is not None:
-            self._fold(*gathered)
-
-    def _fold(self, starts: Ints, ends: Ints, index: Ints, heat: npt.NDArray[np.float64],
-              written: npt.NDArray[np.int8], pages: npt.NDArray[np.float64], access: npt.NDArray[np.float64],
-              known: npt.NDArray[np.bool_]) -> None:
-        count = len(starts)
-        columns = pages.shape[1]
-        self.accessing_known = self.accessing_known or bool(known.any())
-        intervals, slots = np.unique(index, return_inverse=True)
-        working = np.bincount(slots, weights=(ends - starts) * (heat > 0), minlength=len(intervals))
-        for interval, size in zip(intervals.tolist(), working.tolist(), strict=True):
-            self.working[interval] = self.working.get(interval, 0) + int(size)
-            self.times.setdefault(interval, (None, None))
-        size = (ends - starts).astype(np.float64)
-        resident = pages.sum(axis=1)
-        placed = resident > 0
-        place_share = np.divide(pages, resident[:, None], out=np.zeros_like(pages), where=placed[:, None])
-        local = (access * place_share).sum(axis=1)
-        counted = known & placed
-        self.table.add(starts, ends, {
-            "cover": np.ones(count), "hot": (heat > 0).astype(np.float64),
-            "written": (written == 1).astype(np.float64), "unwritten": (written == 0).astype(np.float64),
-            "known": known.astype(np.float64), "heat": heat, "pages": pages / size[:, None],
-            "access_heat": access * heat[:, None], "access": access, "known_heat": heat * known,
-            "remote": heat * (1 - local) * counted, "counted": heat * counted,
-        })
-        weight = heat * size * counted
-        if self.pairs.shape[0] < columns:
-            self.pairs = np.pad(self.pairs, ((0, columns - self.pairs.shape[0]),) * 2)
-        self.pairs[:columns, :columns] += np.einsum("n,na,nm->am", weight, access, place_share)
-        if self.timeline is not None:
-            order = np.argsort(index, kind="stable")
-            cuts = np.flatnonzero(np.diff(index[order])) + 1
-            for part in np.split(order, cuts):
-                self.timeline.append((int(index[part[0]]), starts[part], ends[part], heat[part]))
-
-
 def analyze(records: Iterable[Mapping[str, Any]], *, bad_lines: Sequence[BadLine] = (),
             keep_timeline: bool = False) -> Report:
     """The report of a profile log's ``records`` (parsed JSON objects, in file order).
@@ -217,13 +128,13 @@ def analyze(records: Iterable[Mapping[str, Any]], *, bad_lines: Sequence[BadLine
     is counted with the bad lines and skipped.
     """
     header: Mapping[str, Any] | None = None
-    processes: dict[int, _Process] = {}
+    processes: dict[int, ProcessGatherer] = {}
     end: dict[str, Any] | None = None
     invalid: list[BadLine] = []
     unknown: dict[str, int] = {}
     parts: list[int] = []
     position = 0
-    last: _Process | None = None
+    last: ProcessGatherer | None = None
     last_pid: Any = None
     for position, record in enumerate(records, 1):
         kind = record.get("type") if type(record) is dict or isinstance(record, Mapping) else None
@@ -311,12 +222,12 @@ def _part(header: Mapping[str, Any]) -> int:
     return part if isinstance(part, int) and not isinstance(part, bool) else 0
 
 
-def _process(processes: dict[int, _Process], record: Mapping[str, Any], names: Mapping[Any, str],
-             keep_timeline: bool) -> _Process:
+def _process(processes: dict[int, ProcessGatherer], record: Mapping[str, Any], names: Mapping[Any, str],
+             keep_timeline: bool) -> ProcessGatherer:
     pid = integer(record, "pid")
     process = processes.get(pid)
     if process is None:
-        process = processes[pid] = _Process(pid, names.get(pid, ""), keep_timeline)
+        process = processes[pid] = ProcessGatherer(pid, names.get(pid, ""), keep_timeline)
     return process
 
 
