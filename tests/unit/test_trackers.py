@@ -127,3 +127,18 @@ def test_numamove_registry_lists_its_trackers() -> None:
     assert set(available(KERNEL)) == set(names())
     with pytest.raises(InvalidInputError, match=r"the trackers: .*damon"):
         get("no-such-tracker")
+
+
+class Unreadable(Written):
+    info: ClassVar[TrackerInfo] = TrackerInfo("unreadable", "nothing", "everything", "an OSError")
+
+    @staticmethod
+    def unavailable(kernel: Kernel) -> str | None:
+        raise PermissionError(13, "Permission denied", "/proc/config.gz")
+
+
+def test_a_probe_that_raises_oserror_makes_its_tracker_unavailable_with_the_reason() -> None:
+    registry = TrackerRegistry()
+    registry.register("unreadable", Unreadable)
+    assert registry.available(KERNEL) == {"unreadable": Availability(
+        False, "its probe could not read /proc/config.gz: Permission denied")}

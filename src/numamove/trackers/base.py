@@ -200,8 +200,8 @@ class TrackerRegistry:
     def available(self, kernel: Kernel) -> dict[str, Availability]:
         """Each registered tracker's name -> whether it can run on ``kernel``, and why not.
 
-        A probe that fails with a numamove error (a file it reads is
-        unreadable) makes its tracker unavailable, with the error as the why.
+        A probe that fails with a numamove error or an OSError (a file it
+        reads is unreadable) makes its tracker unavailable, with the error as the why.
         """
         found: dict[str, Availability] = {}
         for name in self.names():
@@ -209,6 +209,9 @@ class TrackerRegistry:
                 why = self._factories[name].unavailable(kernel)
             except NumaMoveError as error:
                 why = str(error)
+            except OSError as error:  # a probe's read the Kernel did not translate: still an answer
+                where = error.filename or 'a kernel file'
+                why = f"its probe could not read {where}: {error.strerror or error}"
             found[name] = Availability(why is None, why or "")
         return found
 
