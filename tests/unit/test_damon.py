@@ -32,7 +32,7 @@ from numamove.procfs.damon import (
 )
 from numamove.signals import Terminated, raising
 from numamove.trackers import get, tracking
-from numamove.trackers.damon import ABSENT, HEAT_UNIT, RECORD, DamonTracker
+from numamove.trackers.damon import ABSENT, HEAT_UNIT, RECORD, DamonTracker, join_smallest_gaps
 
 KD = "sys/kernel/mm/damon/admin/kdamonds"
 ME, MY_START = 4242, 5000
@@ -127,6 +127,11 @@ class FakeDamon(Kernel):
         elif relative.endswith("targets/nr_targets"):
             for t in range(int(value)):
                 self.put(relative.rpartition("/")[0] + f"/{t}/pid_target", 0)
+                self.put(relative.rpartition("/")[0] + f"/{t}/regions/nr_regions", 0)
+        elif relative.endswith("regions/nr_regions"):
+            for r in range(int(value)):
+                for edge in ("start", "end"):
+                    self.put(relative.rpartition("/")[0] + f"/{r}/{edge}", 0)
         elif relative.endswith("schemes/nr_schemes"):
             for s in range(int(value)):
                 made = relative.rpartition("/")[0] + f"/{s}"
@@ -468,3 +473,33 @@ def test_parsers() -> None:
     assert parse_signed("-1\n", "pid") == -1
     with pytest.raises(InvalidInputError, match="pid holds"):
         parse_signed("--1", "pid")
+
+
+def test_the_targets_mappings_are_damons_first_regions(kernel: FakeDamon) -> None:
+    kernel.put(f"proc/{TARGET}/maps", "\n".join([
+        "00400000-00500000 r-xp 00000000 08:01 1 /usr/bin/python3",
+        "00500000-00600000 rw-p 00000000 00:00 0 [heap]",
+        "7f0000000000-7f0001000000 rw-s 00000000 00:01 1025 /dev/zero (deleted)",
+        "7f0001000000-7f0005000000 rw-s 00000000 00:01 1024 /dev/zero (deleted)",
+        "7ffd00000000-7ffd00021000 rw-p 00000000 00:00 0 [stack]",
+        "ffffffffff600000-ffffffffff601000 --xp 00000000 00:00 0 [vsyscall]"]) + "\n")
+    damon = tracker(kernel)
+    damon.start()
+    spans = [(0x400000, 0x500000), (0x500000, 0x600000), (0x7F0000000000, 0x7F0001000000),
+             (0x7F0001000000, 0x7F0005000000), (0x7FFD00000000, 0x7FFD00021000)]
+    regions = "0/contexts/0/targets/0/regions"
+    written = [(f"{regions}/nr_regions", "5")] + [
+        (f"{regions}/{index}/{edge}", str(value)) for index, span in enumerate(spans)
+        for edge, value in zip(("start", "end"), span, strict=True)]
+    writes = kernel.writes()
+    at = writes.index(("0/contexts/0/targets/0/pid_target", str(TARGET))) + 1
+    assert writes[at:at + len(written)] == written
+    damon.stop()
+
+
+def test_too_many_mappings_join_across_the_smallest_gaps_touching_ones_first() -> None:
+    spans = [(0x1000, 0x2000), (0x2000, 0x3000), (0x5000, 0x6000), (0x106000, 0x107000), (0x107000, 0x108000)]
+    assert join_smallest_gaps(spans, 5) == spans
+    assert join_smallest_gaps(spans, 3) == [(0x1000, 0x3000), (0x5000, 0x6000), (0x106000, 0x108000)]
+    assert join_smallest_gaps(spans, 2) == [(0x1000, 0x6000), (0x106000, 0x108000)]
+    assert join_smallest_gaps(spans, 1) == [(0x1000, 0x108000)]

@@ -37,11 +37,12 @@ from numamove._inputs import parse_duration
 from numamove.errors import InvalidInputError, KernelError, NumaMoveError, UnsupportedError, kernel_error
 from numamove.kernel import Kernel
 from numamove.procfs.damon import CLEARED, OwnerRecord, config_option
+from numamove.procfs.maps import parse_maps
 from numamove.trackers.base import Region, TrackerInfo, register
 from numamove.trackers.damon_owner import RECORD, busy_reason, identity, recover, write_record
 from numamove.trackers.damon_sysfs import Attributes, DamonSysfs
 
-__all__ = ["HEAT_UNIT", "RECORD", "DamonTracker"]
+__all__ = ["HEAT_UNIT", "RECORD", "DamonTracker", "initial_regions", "join_smallest_gaps"]
 
 HEAT_UNIT = "accesses per second (DAMON checks that saw an access)"
 CAP_SYS_ADMIN = 21
@@ -178,7 +179,8 @@ class DamonTracker:
                 offers = " ".join(offered) or "none"
                 raise UnsupportedError(f"DAMON here cannot watch processes: its operations are {offers}, "
                                        "not vaddr (CONFIG_DAMON_VADDR is not set)")
-            sysfs.configure(kdamond, pid, self.attributes, marker)
+            limit = max(self.attributes.min_regions, self.attributes.max_regions // 2)
+            sysfs.configure(kdamond, pid, self.attributes, marker, initial_regions(self.kernel, pid, limit))
         for kdamond, _ in self._kdamond_pids():
             try:
                 sysfs.write(f"{kdamond}/state", "on")
@@ -274,6 +276,38 @@ class DamonTracker:
         if self._record is not None:
             write_record(self.kernel, CLEARED)
             self._record = None
+
+
+def initial_regions(kernel: Kernel, pid: int, limit: int) -> list[tuple[int, int]]:
+    """DAMON's first regions for ``pid``: its mappings (/proc/PID/maps), at most ``limit`` of them.
+
+    DAMON alone starts from three spans of the whole address space and splits
+    them at random, which can take many seconds to find a hot mapping among
+    gigabytes of cold ones. Starting from the mappings it begins where they
+    differ. Over ``limit``, neighbours join across the smallest gaps first
+    (mappings that touch before any apart). [] when maps cannot be read: DAMON's own start.
+    """
+    text = kernel.read_if_alive(f"proc/{pid}/maps")
+    if text is None:
+        return []
+    try:
+        spans = [(entry.start, entry.end) for entry in parse_maps(text) if entry.path != "[vsyscall]"]
+    except NumaMoveError:
+        return []
+    return join_smallest_gaps(sorted(spans), limit)
+
+
+def join_smallest_gaps(spans: Sequence[tuple[int, int]], limit: int) -> list[tuple[int, int]]:
+    """Sorted, non-overlapping ``spans`` cut into at most ``limit`` runs at the largest gaps."""
+    if len(spans) <= limit:
+        return list(spans)
+    gaps = sorted(range(1, len(spans)), key=lambda at: spans[at][0] - spans[at - 1][1], reverse=True)
+    cuts = sorted(gaps[:max(limit - 1, 0)])
+    runs, first = [], 0
+    for cut in [*cuts, len(spans)]:
+        runs.append((spans[first][0], spans[cut - 1][1]))
+        first = cut
+    return runs
 
 
 register("damon", DamonTracker)

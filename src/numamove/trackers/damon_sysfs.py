@@ -11,7 +11,7 @@ The files (Documentation/admin-guide/mm/damon/usage.rst, mm/damon/sysfs*.c)::
     kdamonds/K/contexts/0/avail_operations, operations         vaddr, fvaddr, paddr
     .../0/monitoring_attrs/intervals/{sample_us,aggr_us,update_us}
     .../0/monitoring_attrs/nr_regions/{min,max}
-    .../0/targets/nr_targets, targets/T/pid_target
+    .../0/targets/nr_targets, targets/T/pid_target, targets/T/regions/{nr_regions,R/start,R/end}
     .../0/schemes/nr_schemes, schemes/S/action (stat: count only),
         schemes/S/access_pattern/{sz,nr_accesses,age}/{min,max},
         schemes/S/tried_regions/R/{start,end,nr_accesses,age}
@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import errno
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TypeVar
 
@@ -143,10 +143,13 @@ class DamonSysfs:
             return None
         return parse_unsigned(self._read(f"{base}/{scheme}/access_pattern/sz/max"), "sz/max")
 
-    def configure(self, kdamond: int, pid: int, attrs: Attributes, marker: int) -> None:
+    def configure(self, kdamond: int, pid: int, attrs: Attributes, marker: int,
+                  regions: Sequence[tuple[int, int]] = ()) -> None:
         """Set up kdamond K's context (made by writing its nr_contexts): vaddr, ``attrs``, ``pid`` as its
         one target, and one stat scheme that takes every region (its access pattern spans all, with
-        ``marker`` as the size bound).
+        ``marker`` as the size bound). ``regions`` are the target's initial regions
+        (targets/0/regions): DAMON keeps them and adapts from there, where without
+        them it starts from three spans of the whole address space.
 
         One kdamond per process, not one target each in a shared context: a
         tried region does not say its target, and the "target" filter that
@@ -162,6 +165,11 @@ class DamonSysfs:
         self.write(f"{context}/monitoring_attrs/nr_regions/max", attrs.max_regions)
         self.write(f"{context}/targets/nr_targets", 1)
         self.write(f"{context}/targets/0/pid_target", pid)
+        if regions:
+            self.write(f"{context}/targets/0/regions/nr_regions", len(regions))
+            for index, (start, end) in enumerate(regions):
+                self.write(f"{context}/targets/0/regions/{index}/start", start)
+                self.write(f"{context}/targets/0/regions/{index}/end", end)
         self.write(f"{context}/schemes/nr_schemes", 1)
         scheme = f"{context}/schemes/0"
         self.write(f"{scheme}/action", "stat")
