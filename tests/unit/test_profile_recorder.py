@@ -20,7 +20,7 @@ from numamove.profile.log import (
     read_log,
 )
 from numamove.profile.recorder import Progress, Recording, build_header, record, replay, start_ticks
-from numamove.trackers import Region
+from numamove.trackers import Region, TrackerInfo
 
 from .test_profile_helpers import PAGE, PID, START, FakeTracker, make_process, query_kernel
 
@@ -198,3 +198,19 @@ def test_replay_writes_given_intervals_with_placement_for_running_processes_only
     times = [(r.index, r.pid, r.time, r.resident) for r in records if isinstance(r, IntervalRecord)]
     assert times == [(0, 9, 0.0, {1: 5}), (0, 4321, 0.0, {}), (1, 9, 0.5, {1: 5}), (2, 9, 1.0, {1: 5})]
     assert records[-1] == EndRecord(3, "duration", 1.5) and result.intervals == 3
+
+
+def test_the_header_names_the_first_trackers_heat_unit_or_what_it_sees(tmp_path: Path) -> None:
+    make_process(tmp_path)
+    kernel = query_kernel(tmp_path)
+    named = TrackerInfo("named", "what it sees", "nothing", "free", heat_unit="accesses per second")
+    assert build_header(kernel, [PID], [named], spec="x", interval=1.0).heat_unit == "accesses per second"
+    unnamed = TrackerInfo("unnamed", "what it sees", "nothing", "free")
+    assert build_header(kernel, [PID], [unnamed], spec="x", interval=1.0).heat_unit == "what it sees"
+
+
+def test_every_tracker_names_the_unit_of_its_heat() -> None:
+    from numamove.trackers import REGISTRY
+    from numamove.trackers.accesslog import INFO
+
+    assert all(REGISTRY.get(name).info.heat_unit for name in REGISTRY.names()) and INFO.heat_unit

@@ -90,8 +90,8 @@ def start_ticks(kernel: Kernel, pid: int) -> int | None:
 def build_header(kernel: Kernel, pids: Sequence[int], infos: Sequence[TrackerInfo], *, spec: str,
                  interval: float, started: float | None = None) -> Header:
     """The log's header: the trackers (what each sees, misses and costs), the kernel release, the page
-    size, the topology and the target processes (pid, start time, name). The heat unit is what the
-    first tracker's heat counts (its ``sees``)."""
+    size, the topology and the target processes (pid, start time, name). The heat unit is the first
+    tracker's (what its ``sees`` says, for a tracker that names none)."""
     try:
         release = kernel.read_text("proc/sys/kernel/osrelease").strip()
     except OSError:
@@ -103,7 +103,8 @@ def build_header(kernel: Kernel, pids: Sequence[int], infos: Sequence[TrackerInf
         processes.append({"pid": pid, "start": start_ticks(kernel, pid),
                           "name": (name or "").rstrip("\n")})
     return Header(
-        trackers=[info.name for info in infos], heat_unit=infos[0].sees if infos else "",
+        trackers=[info.name for info in infos],
+        heat_unit=(infos[0].heat_unit or infos[0].sees) if infos else "",
         tracker_info={info.name: {"sees": info.sees, "cannot_see": info.cannot_see, "cost": info.cost}
                       for info in infos},
         kernel=release, page_size=PAGE_SIZE, topology={"nodes": nodes},

@@ -58,7 +58,7 @@ __all__ = ["INFO", "AccessLog", "LogError", "access_regions", "read_access_log"]
 INFO: Final = TrackerInfo(
     "accesslog", "accesses sampled in a log recorded before (perf mem, or JSON Lines)",
     "the accesses the sampling missed; which node a page is on (numamove reads that itself)",
-    "none while profiling: the log was recorded before")
+    "none while profiling: the log was recorded before", heat_unit="samples per page per second")
 
 PERF = "perf-script"
 JSONL = "jsonl"

@@ -111,6 +111,9 @@ class TrackerInfo:
     options: Mapping[str, str] = field(default_factory=dict)
     """The options its factory takes, name -> what it sets and its default, e.g.
     ``{"aggregation": "DAMON's aggregation interval (default 100ms)"}``."""
+    heat_unit: str = ""
+    """What its regions' heat counts, as each Region's ``heat_unit`` says it (a profile log's header
+    names it before any region is seen)."""
 
 
 class Tracker(Protocol):

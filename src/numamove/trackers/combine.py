@@ -43,6 +43,7 @@ def combine_info(infos: Sequence[TrackerInfo]) -> TrackerInfo:
         cannot_see="; ".join(f"{info.name}: {info.cannot_see}" for info in infos),
         cost="; ".join(f"{info.name}: {info.cost}" for info in infos),
         options={f"{info.name}.{key}": text for info in infos for key, text in info.options.items()},
+        heat_unit=first.heat_unit,
     )
 
 

@@ -109,6 +109,7 @@ class DamonTracker:
 
     info = TrackerInfo(
         name="damon",
+        heat_unit=HEAT_UNIT,
         sees="how often each region of the address space is accessed (DAMON checks the Accessed bit of "
              "one page per region each sampling interval; regions adapt to the access pattern)",
         cannot_see="reads from writes; which node's CPUs made the accesses; detail finer than DAMON's "

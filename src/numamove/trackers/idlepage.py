@@ -144,6 +144,7 @@ class IdlePageTracker:
 
     info: ClassVar[TrackerInfo] = TrackerInfo(
         name="idlepage",
+        heat_unit=HEAT_UNIT,
         sees="which present pages were accessed (read or written) in each interval",
         cannot_see="writes apart from reads; how often a page was accessed; which node accessed it; "
                    "pages the kernel does not track (hugetlb, kernel pages), which look accessed",

@@ -124,6 +124,7 @@ class NumaFaultsTracker:
 
     info: ClassVar[TrackerInfo] = TrackerInfo(
         name="numafaults",
+        heat_unit=HEAT_UNIT,
         sees="NUMA balancing's hinting faults (pages) of each process per interval, and the nodes of "
              "the faulting threads; read_numa_faults gives them per memory node",
         cannot_see="which addresses faulted (one region spans the address space); faults the kernel "

@@ -62,6 +62,7 @@ CLEAR_SOFT_DIRTY = "4"
 
 INFO = TrackerInfo(
     name="softdirty",
+    heat_unit=HEAT_UNIT,
     sees="which pages each process wrote during the interval (pagemap's soft-dirty bit, 55)",
     cannot_see="reads (a page only read never shows); how many times a page was written within one "
                "interval; which node's CPUs wrote it; hugetlb pages (the kernel keeps no soft-dirty bit "

@@ -127,6 +127,7 @@ class ThreadsTracker:
 
     info: ClassVar[TrackerInfo] = TrackerInfo(
         name="threads",
+        heat_unit=HEAT_UNIT,
         sees="where each thread runs (its CPU's node) and how much CPU it used in the interval: "
              "the process's accessing nodes, weighted by CPU time",
         cannot_see="which memory the threads touch: one region spans the whole address space",
