@@ -18,8 +18,9 @@ import re
 from numamove._inputs import compile_pattern
 from numamove.errors import InvalidInputError, NoSuchProcessError
 from numamove.kernel import DEFAULT, Kernel, explain, takes_kernel_or_default
+from numamove.procfs.stat import parse_task_stat
 
-__all__ = ["NoUserMemoryError", "is_pid_list", "no_user_memory", "resolve_targets"]
+__all__ = ["NoUserMemoryError", "is_pid_list", "no_user_memory", "process_identity", "resolve_targets"]
 
 CGROUP_ROOT = "sys/fs/cgroup"
 PID_MAX_LIMIT = 4 * 1024 * 1024  # include/linux/threads.h: no pid reaches 2**22 on any kernel
@@ -60,6 +61,19 @@ def resolve_targets(spec: str, kernel: Kernel = DEFAULT, *, exclude_self: bool =
         return _with_memory(_cgroup(text.removeprefix("cgroup:"), kernel), kernel, f"cgroup {_shown(text)}")
     pattern = text.removeprefix("name:")
     return _with_memory(_by_name(pattern, kernel, exclude_self), kernel, f"name pattern {_shown(pattern)}")
+
+
+def process_identity(kernel: Kernel, pid: int | str) -> tuple[int, int] | None:
+    """(pid, start time in clock ticks since boot) of a process, None when it is gone.
+
+    A pid and its start time name one process: a pid reused by a new process has another
+    start time. ``pid`` may be "self". Reads /proc/PID/stat.
+    """
+    text = kernel.read_if_alive(f"proc/{pid}/stat")
+    if text is None:
+        return None
+    stat = parse_task_stat(text)
+    return stat.tid, stat.start_time
 
 
 def is_pid_list(spec: str) -> bool:

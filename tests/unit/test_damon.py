@@ -27,9 +27,9 @@ from numamove.procfs.damon import (
     OwnerRecord,
     config_option,
     parse_owner_record,
-    parse_process_identity,
     parse_signed,
 )
+from numamove.procfs.stat import parse_task_stat
 from numamove.signals import Terminated, raising
 from numamove.trackers import get, tracking
 from numamove.trackers.damon import ABSENT, HEAT_UNIT, RECORD, DamonTracker, join_smallest_gaps
@@ -465,9 +465,10 @@ def test_parsers() -> None:
     for text in ("", "{", "[]", CLEARED, '{"format": "numamove-damon", "owner_pid": -1}',
                  record.to_text().replace('"targets": [1, 2]', '"targets": [0]'), '{"format": "other"}'):
         assert parse_owner_record(text) is None
-    assert parse_process_identity(stat_line(12, 345, comm="a) (b c")) == (12, 345)
+    stat = parse_task_stat(stat_line(12, 345, comm="a) (b c"))
+    assert (stat.tid, stat.start_time) == (12, 345)
     with pytest.raises(InvalidInputError):
-        parse_process_identity("12 (x) S 1 2")
+        parse_task_stat("12 (x) S 1 2")
     assert config_option("CONFIG_A=y\n# CONFIG_B is not set\nCONFIG_C=\"x\"", "CONFIG_C") == '"x"'
     assert config_option("# CONFIG_B is not set", "CONFIG_B") is None
     assert parse_signed("-1\n", "pid") == -1

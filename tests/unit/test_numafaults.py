@@ -10,7 +10,8 @@ import pytest
 
 from numamove.errors import InvalidInputError, NoSuchProcessError
 from numamove.kernel import Kernel
-from numamove.procfs.sched import NodeFaults, parse_sched, parse_task_times
+from numamove.procfs.sched import NodeFaults, parse_sched
+from numamove.procfs.stat import parse_task_stat
 from numamove.procfs.vmstat import numa_counters, parse_vmstat
 from numamove.trackers import get, tracking
 from numamove.trackers.numafaults import NumaFaultsTracker, faults_since, read_numa_faults, read_vmstat_numa
@@ -162,9 +163,10 @@ def test_malformed_vmstat_line_is_named() -> None:
 def test_task_times_are_fields_14_and_15() -> None:
     text = ("186 (py thon) R 180 0 0 0 -1 4194368 11 0 0 0 21 1 0 0 20 0 3 0 5614 254197760 15086 "
             "18446744073709551615 1 1 1 0 0 0 0 16781312 2 0 0 0 -1 1 0 0 0 0 0\n")
-    assert parse_task_times(text) == (21, 1)
-    with pytest.raises(InvalidInputError, match="expected at least 15"):
-        parse_task_times("186 (py) R 1 2 3\n")
+    stat = parse_task_stat(text)
+    assert (stat.utime, stat.stime, stat.start_time, stat.processor) == (21, 1, 5614, 1)
+    with pytest.raises(InvalidInputError, match="expected at least 39"):
+        parse_task_stat("186 (py) R 1 2 3\n")
 
 
 # --- the library functions --------------------------------------------------------------------------

@@ -467,9 +467,11 @@ def test_decode_pagemap_of_the_captured_process() -> None:
 
 def test_parse_task_stat_of_the_captured_thread() -> None:
     assert parse_task_stat(fixture_text("task_stat")) == TaskStat(
-        tid=3970, comm="fix) (ture x", state="S", processor=0
+        tid=3970, comm="fix) (ture x", state="S", processor=0, utime=0, stime=0, start_time=146273
     )
-    assert parse_task_stat(fixture_text("stat")) == TaskStat(tid=3969, comm="python", state="S", processor=0)
+    assert parse_task_stat(fixture_text("stat")) == TaskStat(
+        tid=3969, comm="python", state="S", processor=0, utime=1, stime=0, start_time=146271
+    )
 
 
 def stat_line(comm: str, processor: str = "7", fields: int = 52) -> str:
@@ -481,7 +483,8 @@ def stat_line(comm: str, processor: str = "7", fields: int = 52) -> str:
 
 
 def test_parse_task_stat_field_39_and_odd_names() -> None:
-    assert parse_task_stat(stat_line("worker")) == TaskStat(4242, "worker", "R", 7)
+    assert parse_task_stat(stat_line("worker")) == TaskStat(4242, "worker", "R", 7, utime=14, stime=15,
+                                                            start_time=22)
     assert parse_task_stat(stat_line("a) b (c) 9 9")).comm == "a) b (c) 9 9"
     assert parse_task_stat(stat_line("new\nline)")).comm == "new\nline)"
     assert parse_task_stat(stat_line("")).comm == ""

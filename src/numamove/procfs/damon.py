@@ -22,11 +22,9 @@ from dataclasses import dataclass
 from numamove.errors import InvalidInputError
 from numamove.procfs._text import decimal as _decimal
 
-__all__ = ["OwnerRecord", "config_option", "parse_owner_record", "parse_process_identity",
-           "parse_signed", "parse_unsigned"]
+__all__ = ["OwnerRecord", "config_option", "parse_owner_record", "parse_signed", "parse_unsigned"]
 
 RECORD_FORMAT = "numamove-damon"
-_START_TIME_FIELD = 22
 
 
 def parse_unsigned(text: str, what: str) -> int:
@@ -44,24 +42,6 @@ def parse_signed(text: str, what: str) -> int:
     if value is None:
         raise InvalidInputError(f"{what} holds {word!r}, not a number")
     return -value if word.startswith("-") else value
-
-
-def parse_process_identity(text: str) -> tuple[int, int]:
-    """``/proc/PID/stat`` -> (pid, start time in clock ticks since boot, field 22).
-
-    The command name between the parentheses may hold anything, so the fields
-    after it are counted from the last ")".
-    """
-    head, _, _ = text.partition(" (")
-    close = text.rfind(")")
-    fields = text[close + 1:].split()
-    pid = _decimal(head)
-    if pid is None or close < 0 or len(fields) < _START_TIME_FIELD - 2:
-        raise InvalidInputError(f"malformed /proc/PID/stat: {text[:80]!r}")
-    start = _decimal(fields[_START_TIME_FIELD - 3])
-    if start is None:
-        raise InvalidInputError(f"malformed /proc/PID/stat start time: {text[:80]!r}")
-    return pid, start
 
 
 def config_option(text: str, name: str) -> str | None:

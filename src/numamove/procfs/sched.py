@@ -18,8 +18,8 @@ and they are not running totals: each time the task's NUMA placement runs
 them and adds the faults buffered since (kernel/sched/fair.c,
 task_numa_placement). A hugepage fault counts its base pages (512).
 
-:func:`parse_task_times` reads utime and stime (fields 14 and 15, in USER_HZ
-ticks) of ``/proc/PID/task/TID/stat``.
+utime and stime (fields 14 and 15 of ``/proc/PID/task/TID/stat``, in USER_HZ
+ticks) are read by :func:`numamove.procfs.stat.parse_task_stat`.
 May import: :mod:`numamove.errors`.
 """
 
@@ -30,10 +30,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Final
 
-from numamove.procfs._text import decimal as _decimal
 from numamove.procfs._text import malformed as _malformed
 
-__all__ = ["USER_HZ", "NodeFaults", "TaskNuma", "TaskSched", "parse_sched", "parse_task_times"]
+__all__ = ["USER_HZ", "NodeFaults", "TaskNuma", "TaskSched", "parse_sched"]
 
 USER_HZ: Final = 100
 """Ticks per second of the times in /proc/PID/stat: the kernel exports them in USER_HZ, 100 on every
@@ -141,21 +140,3 @@ def parse_sched(text: str) -> TaskSched:
                      exec_runtime=None if runtime is None else float(runtime), numa=numa)
 
 
-_UTIME_FIELD: Final = 14
-
-
-def parse_task_times(text: str) -> tuple[int, int]:
-    """``/proc/PID/task/TID/stat`` -> (utime, stime): the task's user and system CPU time in USER_HZ ticks.
-
-    The command name may hold spaces and ")", so the fields after it start at its last ")".
-    """
-    line = text.rstrip("\n")
-    close = line.rfind(")")
-    fields = line[close + 1:].split() if close > 0 else []  # fields 3 onwards
-    if len(fields) < _UTIME_FIELD:
-        raise _malformed("/proc/PID/task/TID/stat", 1, line,
-                         f"{len(fields) + 2} fields, expected at least 15")
-    utime, stime = _decimal(fields[_UTIME_FIELD - 3]), _decimal(fields[_UTIME_FIELD - 2])
-    if utime is None or stime is None:
-        raise _malformed("/proc/PID/task/TID/stat", 1, line, "utime or stime is not a count of ticks")
-    return utime, stime

@@ -37,9 +37,17 @@ class TaskStat:
     comm: str
     state: str
     processor: int
+    utime: int = 0
+    """User CPU time in USER_HZ ticks (field 14)."""
+    stime: int = 0
+    """System CPU time in USER_HZ ticks (field 15)."""
+    start_time: int = 0
+    """Start time in clock ticks since boot (field 22): with the pid, it names one process."""
 
 
 _PROCESSOR_FIELD: Final = 39
+_UTIME_FIELD: Final = 14
+_START_TIME_FIELD: Final = 22
 
 
 def parse_task_stat(text: str) -> TaskStat:
@@ -59,7 +67,12 @@ def parse_task_stat(text: str) -> TaskStat:
     if len(fields) < _PROCESSOR_FIELD - 2:
         raise _malformed(kind, 1, line, f"{len(fields) + 2} fields, expected at least {_PROCESSOR_FIELD}")
     processor = _decimal(fields[_PROCESSOR_FIELD - 3])
+    utime, stime = _decimal(fields[_UTIME_FIELD - 3]), _decimal(fields[_UTIME_FIELD - 2])
+    start_time = _decimal(fields[_START_TIME_FIELD - 3])
     if processor is None or len(fields[0]) != 1:
         raise _malformed(kind, 1, line, "bad state or processor field")
-    return TaskStat(tid=tid, comm=line[len(head) + 2 : close], state=fields[0], processor=processor)
+    if utime is None or stime is None or start_time is None:
+        raise _malformed(kind, 1, line, "utime, stime or the start time is not a count of ticks")
+    return TaskStat(tid=tid, comm=line[len(head) + 2 : close], state=fields[0], processor=processor,
+                    utime=utime, stime=stime, start_time=start_time)
 

@@ -30,6 +30,7 @@ from numamove.errors import InvalidInputError, NoSuchProcessError, NumaMoveError
 from numamove.kernel import Kernel
 from numamove.profile.log import REASONS, Header, IntervalRecord, ProfileWriter, RegionRecord, VmasRecord
 from numamove.scan.regions import placement_frames, region_nodes, resident_nodes
+from numamove.targets import process_identity
 from numamove.topology import read_topology
 from numamove.topology.frames import FrameNodes
 from numamove.trackers.base import Region, Tracker, TrackerInfo, tracking
@@ -73,18 +74,10 @@ class Recording:
 
 
 def start_ticks(kernel: Kernel, pid: int) -> int | None:
-    """The process's start time in clock ticks since boot (/proc/PID/stat field 22), None when it is gone.
-
-    A pid and its start time name one process: a pid reused by a new process has another start time.
-    """
-    text = kernel.read_if_alive(f"proc/{pid}/stat")
-    if text is None:
-        return None
-    fields = text[text.rfind(")") + 1:].split()  # the command name may hold spaces and ")"
-    try:
-        return int(fields[19])
-    except (IndexError, ValueError):
-        return None
+    """The process's start time in clock ticks since boot, None when it is gone (see
+    :func:`numamove.targets.process_identity`: a reused pid has another start time)."""
+    found = process_identity(kernel, pid)
+    return None if found is None else found[1]
 
 
 def build_header(kernel: Kernel, pids: Sequence[int], infos: Sequence[TrackerInfo], *, spec: str,

@@ -38,8 +38,9 @@ from numamove.errors import InvalidInputError, KernelError, NumaMoveError, Unsup
 from numamove.kernel import Kernel
 from numamove.procfs.damon import CLEARED, OwnerRecord, config_option
 from numamove.procfs.maps import parse_maps
+from numamove.targets import process_identity
 from numamove.trackers.base import Region, TrackerInfo, register
-from numamove.trackers.damon_owner import RECORD, busy_reason, identity, recover, write_record
+from numamove.trackers.damon_owner import RECORD, busy_reason, recover, write_record
 from numamove.trackers.damon_sysfs import Attributes, DamonSysfs
 
 __all__ = ["HEAT_UNIT", "RECORD", "DamonTracker", "initial_regions", "join_smallest_gaps"]
@@ -161,11 +162,11 @@ class DamonTracker:
         if busy is not None:
             raise kernel_error(errno.EBUSY, "", busy)
         for pid in self.pids:
-            found = identity(self.kernel, pid)
+            found = process_identity(self.kernel, pid)
             if found is None:
                 raise kernel_error(errno.ESRCH, "", f"process {pid} does not exist (or exited)")
             self._starts[pid] = found[1]
-        me = identity(self.kernel, "self")
+        me = process_identity(self.kernel, "self")
         assert me is not None
         marker = (1 << 62) | (me[1] & 0xFFFF_FFFF) << 22 | (me[0] & 0x3F_FFFF)
         self._first = sysfs.count()
@@ -195,7 +196,8 @@ class DamonTracker:
 
     def _check_targets(self) -> list[int]:
         """The pids still running (same start time); NoSuchProcessError when none is."""
-        alive = [pid for pid in self.pids if (identity(self.kernel, pid) or (0, -1))[1] == self._starts[pid]]
+        alive = [pid for pid in self.pids
+                 if (process_identity(self.kernel, pid) or (0, -1))[1] == self._starts[pid]]
         if not alive:
             gone = ",".join(map(str, self.pids))
             raise kernel_error(errno.ESRCH, "", f"process {gone} exited; DAMON stopped")

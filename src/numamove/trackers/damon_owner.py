@@ -18,20 +18,15 @@ import errno
 
 from numamove.errors import kernel_error
 from numamove.kernel import Kernel
-from numamove.procfs.damon import CLEARED, OwnerRecord, parse_owner_record, parse_process_identity
+from numamove.procfs.damon import CLEARED, OwnerRecord, parse_owner_record
+from numamove.targets import process_identity
 from numamove.trackers.damon_sysfs import DamonSysfs
 
-__all__ = ["CLEAR_HINT", "RECORD", "busy_reason", "identity", "recover", "write_record"]
+__all__ = ["CLEAR_HINT", "RECORD", "busy_reason", "recover", "write_record"]
 
 RECORD = "run/numamove-damon.json"
 """numamove's ownership record of its kdamonds, under the kernel's root."""
 CLEAR_HINT = "echo 0 > /sys/kernel/mm/damon/admin/kdamonds/nr_kdamonds"
-
-
-def identity(kernel: Kernel, pid: int | str) -> tuple[int, int] | None:
-    """(pid, start time) of a process, None when it is gone."""
-    text = kernel.read_if_alive(f"proc/{pid}/stat")
-    return None if text is None else parse_process_identity(text)
 
 
 def _read_record(kernel: Kernel) -> OwnerRecord | None:
@@ -51,7 +46,7 @@ def write_record(kernel: Kernel, text: str) -> None:
 
 
 def _owner_alive(kernel: Kernel, record: OwnerRecord) -> bool:
-    found = identity(kernel, record.owner_pid)
+    found = process_identity(kernel, record.owner_pid)
     return found is not None and found[1] == record.owner_start
 
 

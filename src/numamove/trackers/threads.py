@@ -29,7 +29,7 @@ from numamove.errors import InvalidInputError
 from numamove.kernel import Kernel
 from numamove.kernel.process import process_errors
 from numamove.procfs.maps import parse_maps
-from numamove.procfs.sched import USER_HZ, parse_task_times
+from numamove.procfs.sched import USER_HZ
 from numamove.procfs.stat import parse_task_stat
 from numamove.topology import cpu_node_map
 from numamove.trackers.base import Region, TrackerInfo, register
@@ -71,10 +71,10 @@ def read_thread_nodes(kernel: Kernel, pid: int) -> list[ThreadNode]:
         if text is None:
             continue
         stat = parse_task_stat(text)
-        utime, stime = parse_task_times(text)
         if stat.processor not in cpu_node and not refreshed:
             cpu_node, refreshed = cpu_node_map(kernel, fresh=True), True  # a CPU that came online since
-        found.append(ThreadNode(tid, stat.processor, cpu_node.get(stat.processor), (utime + stime) / USER_HZ))
+        seconds = (stat.utime + stat.stime) / USER_HZ
+        found.append(ThreadNode(tid, stat.processor, cpu_node.get(stat.processor), seconds))
     return found
 
 
