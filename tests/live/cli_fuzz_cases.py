@@ -134,7 +134,7 @@ ODD_KEEPS = ["-1", "1001", "abc", "", "1e3", "99999999999999999999"]
 TOPS = ["1", "5", "10", "1000000"]
 ODD_TOPS = ["0", "-1", "1000001", "99999999999999999999", "abc", "", "1.5", "\u0665"]
 ODD_PIDS = ["0", "-5", "1", "99999999999999999999", "abc", "", "4194304"]
-PROFILE_RECORDS = 24
+PROFILE_RECORDS = 28
 """Profile runs that may record (a tracker sampling for up to ~2 s): at most this many."""
 HEATMAPS = 2
 """Heatmaps actually drawn (seconds each in the emulated guest)."""
@@ -347,59 +347,66 @@ class CaseFactory:
         value = self.target("profile", True)
         return str(self.scene.child) if value in BROAD_TARGETS or value == str(self.scene.own) else value
 
-    def trackers(self) -> str:
+    def trackers(self, odd: float) -> str:
         single: Callable[[], str] = lambda: self.rng.choice(TRACKERS)  # noqa: E731
         pair: Callable[[], str] = lambda: ",".join(self.rng.sample(TRACKERS, 2))  # noqa: E731
-        return self.choose([(10, single), (3, "damon,threads"), (2, "softdirty,threads"), (2, pair),
-                            (6, lambda: self.rng.choice(ODD_TRACKERS))])
+        return self.choose([(10, single), (4, "damon,threads"), (2, "softdirty,threads"), (2, pair),
+                            (odd, lambda: self.rng.choice(ODD_TRACKERS))])
 
-    def duration(self) -> str:
+    def duration(self, odd: float) -> str:
         return self.choose([(6, lambda: self.rng.choice(SHORT_DURATIONS)),
-                            (4, lambda: self.rng.choice(ODD_DURATIONS))])
+                            (odd, lambda: self.rng.choice(ODD_DURATIONS))])
 
-    def interval(self) -> str:
+    def interval(self, odd: float) -> str:
         return self.choose([(6, lambda: self.rng.choice(SHORT_INTERVALS)),
-                            (3, lambda: self.rng.choice(ODD_DURATIONS))])
+                            (odd, lambda: self.rng.choice(ODD_DURATIONS))])
 
-    def log_output(self) -> str:
+    def log_output(self, odd: float) -> str:
         tmp = self.scene.tmp
+        if not odd:
+            return self.rng.choice([str(tmp / "out.jsonl"), "relative.jsonl", str(tmp / "ü.jsonl")])
         return self.choose([(10, str(tmp / "out.jsonl")), (2, "relative.jsonl"), (1, str(tmp / "ü.jsonl")),
                             (2, "/nonexistent/x"), (1, str(tmp)), (1, "/proc/x"), (1, ""), (1, "/dev/full"),
                             (1, str(tmp / "empty-root")), (1, str(tmp / "out.jsonl") + "/"),
                             (1, "/sys/x.jsonl")])
 
     def profile_case(self) -> tuple[list[str], list[list[str]], set[str]]:
+        """Most runs use valid values only (so that some record), the other half any."""
         s = self.scene
+        odd = 0.0 if self.chance(0.6) else 1.0
         pieces: list[list[str]] = []
         flags = {"--json"} if self.chance(0.4) else set()
         converting = self.chance(0.3)
-        positionals = [self.profile_target()] if not converting or self.chance(0.4) else []
+        target = self.profile_target() if odd else str(s.child)
+        positionals = [target] if not converting or self.chance(0.4) else []
         if converting:
             pieces.append(["--log", s.access_logs[self.rng.choice(sorted(s.access_logs))]])
-            if self.chance(0.1):
-                pieces.append(["--tracker", self.trackers()])
-            if self.chance(0.1):
-                pieces.append(["--duration", self.duration()])
+            if self.chance(0.1 * odd):
+                pieces.append(["--tracker", self.trackers(odd * 6)])
+            if self.chance(0.1 * odd):
+                pieces.append(["--duration", self.duration(odd * 4)])
         else:
-            if self.chance(0.95):
-                pieces.append(["--tracker", self.trackers()])
-            if self.chance(0.25):
+            if self.chance(0.95 if odd else 1.0):
+                pieces.append(["--tracker", self.trackers(odd * 6)])
+            if self.chance(0.25 * odd):
                 for _ in range(self.rng.randint(1, 2)):
                     pieces.append(["--tracker-option", self.choose(
                         [(5, lambda: self.rng.choice(TRACKER_OPTIONS)),
                          (5, lambda: self.rng.choice(ODD_TRACKER_OPTIONS))])])
             # Without a --duration a valid run records until the target exits: never here.
-            pieces.append(["--duration", self.duration()])
+            pieces.append(["--duration", self.duration(odd * 4)])
         if self.chance(0.6):
-            pieces.append(["--interval", self.interval()])
-        if self.chance(0.95):
-            pieces.append(["-o", self.log_output()])
+            pieces.append(["--interval", self.interval(odd * 3)])
+        if self.chance(0.95 if odd else 1.0):
+            pieces.append(["-o", self.log_output(odd)])
         if self.chance(0.2):
             pieces.append(["--max-size", self.choose([(5, lambda: self.rng.choice(MAX_SIZES)),
-                                                      (5, lambda: self.rng.choice(ODD_MAX_SIZES))])])
+                                                      (5 * odd, lambda: self.rng.choice(ODD_MAX_SIZES))])])
+        if not odd and self.chance(0.4) and any(p[0] == "--tracker" and "damon" in p[1] for p in pieces):
+            pieces.append(["--tracker-option", self.rng.choice(TRACKER_OPTIONS)])
         if self.chance(0.2):
             pieces.append(["--keep", self.choose([(5, lambda: self.rng.choice(KEEPS)),
-                                                  (5, lambda: self.rng.choice(ODD_KEEPS))])])
+                                                  (5 * odd, lambda: self.rng.choice(ODD_KEEPS))])])
         records = not converting
         if records and not self.ration("profile records", PROFILE_RECORDS):
             # Past the ration, a run that might record is made one that cannot: a bad duration.
@@ -431,6 +438,8 @@ class CaseFactory:
             if not drawn or self.ration("heatmap", HEATMAPS):
                 pieces.append(["--heatmap", path])
                 self.slow = drawn
+                if drawn and self.chance(0.8):
+                    file = logs[self.rng.choice(good)]  # a log with intervals to draw
         if self.chance(0.2):
             pieces.append(["--pid", self.choose([(5, str(s.child)), (5, lambda: self.rng.choice(ODD_PIDS))])])
         positionals = [file]

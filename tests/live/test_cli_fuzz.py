@@ -39,7 +39,7 @@ import sys
 import threading
 import time
 import warnings
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -548,6 +548,7 @@ def test_cli_fuzz(layout: Layout, tmp_path: Path, monkeypatch: pytest.MonkeyPatc
     counts: dict[str, int] = defaultdict(int)
     exits: dict[str, dict[int | None, int]] = defaultdict(lambda: defaultdict(int))
     slowest: list[tuple[float, list[str]]] = []
+    errors: dict[str, Counter[str]] = defaultdict(Counter)  # profile, report, doctor: their errors, shown
     started = time.monotonic()
     with spare_pids() as (zombie, gone), live_child(layout) as child:
         runner = CliRunner()
@@ -574,6 +575,9 @@ def test_cli_fuzz(layout: Layout, tmp_path: Path, monkeypatch: pytest.MonkeyPatc
                 counts[case.command] += 1
                 exits[case.command][outcome.exit_code] += 1
                 slowest.append((outcome.seconds, case.arguments))
+                if case.command in PROFILING and outcome.exit_code:
+                    errors[case.command][re.sub(r"\d+", "N", (outcome.stderr.strip().splitlines()
+                                                                 or ["(no stderr)"])[-1])[:90]] += 1
                 failures.add(case.arguments, judge(case, outcome))
                 if case.command == "profile":
                     left = damon_left()
@@ -603,6 +607,8 @@ def test_cli_fuzz(layout: Layout, tmp_path: Path, monkeypatch: pytest.MonkeyPatc
         + [f"  {command}: {counts[command]} runs, {seconds[command]:.1f} s"
            + (f", exits {dict(sorted(exits[command].items(), key=str))}" if command in exits else "")
            for command in sorted(counts)]
+        + [f"  {command}, its most frequent errors: " + "; ".join(
+            f"{count}x {text}" for text, count in errors[command].most_common(6)) for command in PROFILING]
         + ["  slowest runs:"]
         + [f"    {spent:5.1f} s  {' '.join(_quote(a) for a in arguments)}"
            for spent, arguments in sorted(slowest, key=lambda item: -item[0])[:8]])
