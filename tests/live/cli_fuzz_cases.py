@@ -136,7 +136,7 @@ ODD_TOPS = ["0", "-1", "1000001", "99999999999999999999", "abc", "", "1.5", "\u0
 ODD_PIDS = ["0", "-5", "1", "99999999999999999999", "abc", "", "4194304"]
 PROFILE_RECORDS = 28
 """Profile runs that may record (a tracker sampling for up to ~2 s): at most this many."""
-HEATMAPS = 2
+HEATMAPS = 4
 """Heatmaps actually drawn (seconds each in the emulated guest)."""
 
 
@@ -438,10 +438,13 @@ class CaseFactory:
             if not drawn or self.ration("heatmap", HEATMAPS):
                 pieces.append(["--heatmap", path])
                 self.slow = drawn
-                if drawn and self.chance(0.8):
-                    file = logs[self.rng.choice(good)]  # a log with intervals to draw
+                if drawn and self.chance(0.8):  # a log with intervals to draw, and good values
+                    file = logs[self.rng.choice(good)]
+                    pieces = [piece for piece in pieces if piece[0] != "--top"]
         if self.chance(0.2):
-            pieces.append(["--pid", self.choose([(5, str(s.child)), (5, lambda: self.rng.choice(ODD_PIDS))])])
+            odd = 0 if self.slow else 5
+            pieces.append(["--pid", self.choose([(5, str(s.child)),
+                                                 (odd, lambda: self.rng.choice(ODD_PIDS))])])
         positionals = [file]
         if self.chance(0.03):
             positionals = []

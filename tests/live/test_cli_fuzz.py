@@ -1,11 +1,11 @@
 """Fuzz the command line: a few hundred generated argument lists per command, against a live process.
 
-Each command (nodes, where, map, move, migrate) runs with argument lists drawn from a fixed seed
-(cli_fuzz_cases.py), valid values mixed with adversarial ones, against a live process
+Each command (nodes, where, map, move, migrate; profile, report, doctor) runs with argument lists
+drawn from a fixed seed (cli_fuzz_cases.py), valid values mixed with adversarial ones, against a live process
 (fuzz_child.py) that holds anonymous memory on nodes 0 and 1, a MAP_SHARED buffer on the
 memory-only node, a THP block and, when the guest reserved hugetlb pages, a hugetlb page. The runs
 are in-process (click's CliRunner on numamove.cli.main, reading the real /proc and /sys), since
-starting Python in the emulated guest costs seconds; ten go through the real entry points
+starting Python in the emulated guest costs seconds; eleven go through the real entry points
 (`.venv/bin/numamove`, `python -m numamove`), in a thread beside the others.
 
 What every run must show (what is accepted, exactly):
@@ -19,10 +19,17 @@ What every run must show (what is accepted, exactly):
   "Usage: ..." and "Try '...' for help." lines, a blank line and one "Error: ..." line, last
   (continued over more lines only by the newlines of an argument it quotes);
 - with --json, stdout is empty or one JSON document;
-- the run ends within SECONDS_PER_RUN (SLOW_SECONDS when it draws a PNG): a hang is a failure.
+- the run ends within SECONDS_PER_RUN (SLOW_SECONDS when it draws a PNG, PROFILE_SECONDS when it
+  may record): a hang is a failure.
 After each run that may move pages, and after all runs, the child is alive and every buffer's
-checksum is the one it had. The failure message lists every distinct failing argument list,
-grouped by exception type (and the function that raised it) or exit status and stderr shape.
+checksum is the one it had. After each profile run (at most ~2 s of recording each), no kdamond is
+on, nr_kdamonds is 0 and /run/numamove-damon.json claims none. report reads small profile logs
+recorded at the start and corrupted copies of one; profile --log reads generated access logs.
+For profile, report and doctor the documented statuses are 0, 1, 2 and 130 (profile's 143 needs a
+SIGTERM, never sent here); profile's plain progress lines ("profile TARGET: interval N, ...") and
+report's "wrote OUT" (on stderr under --json) are accepted on stderr. The failure message lists
+every distinct failing argument list, grouped by exception type (and the function that raised it)
+or exit status and stderr shape.
 """
 
 from __future__ import annotations
