@@ -205,6 +205,14 @@ def test_several_processes_are_reported_apart_and_the_top_level_is_the_first() -
     assert other["intervals"] == 1 and document["processes"][0]["intervals"] == 2
 
 
+def test_a_process_with_intervals_and_no_region_is_reported_with_none() -> None:
+    """A process that a tracker saw nothing of (idle, or a pattern's second process) has intervals only."""
+    records = [*hot_set_log(intervals=2)[:-1], interval(0, pid=7, resident={"0": 5}), end(2)]
+    document = analyze(records).to_dict()
+    idle = document["processes"][1]
+    assert idle["pid"] == 7 and idle["intervals"] == 1 and idle["regions"] == []
+
+
 @pytest.mark.parametrize(("records", "message"), [
     ([], "the log is empty"),
     ([interval(0)], "not a numamove profile: the first line is not a numamove-profile header"),
