@@ -205,6 +205,14 @@ def test_several_processes_are_reported_apart_and_the_top_level_is_the_first() -
     assert other["intervals"] == 1 and document["processes"][0]["intervals"] == 2
 
 
+def test_a_region_whose_interval_is_past_int64_is_a_record_that_makes_no_sense() -> None:
+    records = hot_set_log()
+    records.insert(4, region(1 << 70, HOT, HOT + PAGE, 1.0))
+    report = analyze(records)
+    assert report.bad_lines == 1 and "interval is a whole number" in report.first_bad_lines[0].why
+    assert report.to_dict()["regions"][0]["start"] == HOT
+
+
 def test_a_process_with_intervals_and_no_region_is_reported_with_none() -> None:
     """A process that a tracker saw nothing of (idle, or a pattern's second process) has intervals only."""
     records = [*hot_set_log(intervals=2)[:-1], interval(0, pid=7, resident={"0": 5}), end(2)]

@@ -110,8 +110,8 @@ _NODE_IDS = {str(node): node for node in range(MAX_NODE + 1)}
 
 def integer(record: Mapping[str, Any], key: str) -> int:
     value = record.get(key)
-    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-        raise ValueError(f"{key} is a whole number at least 0, not {value!r}")
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value < 1 << 63:
+        raise ValueError(f"{key} is a whole number from 0 to 2^63 - 1, not {value!r}")
     return value
 
 
