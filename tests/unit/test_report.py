@@ -213,6 +213,14 @@ def test_a_region_whose_interval_is_past_int64_is_a_record_that_makes_no_sense()
     assert report.to_dict()["regions"][0]["start"] == HOT
 
 
+@pytest.mark.parametrize("odd", [float("nan"), 5, None, {"x": 1}])
+def test_a_header_whose_trackers_or_processes_are_not_lists_still_gives_a_report(odd: Any) -> None:
+    records = hot_set_log()
+    records[0] = {**header(), "trackers": odd, "target": {"spec": "42", "processes": odd}}
+    document = analyze(records).to_dict()
+    assert document["regions"][0]["start"] == HOT and document["pid"] == 42
+
+
 def test_a_process_with_intervals_and_no_region_is_reported_with_none() -> None:
     """A process that a tracker saw nothing of (idle, or a pattern's second process) has intervals only."""
     records = [*hot_set_log(intervals=2)[:-1], interval(0, pid=7, resident={"0": 5}), end(2)]
