@@ -134,6 +134,8 @@ ODD_KEEPS = ["-1", "1001", "abc", "", "1e3", "99999999999999999999"]
 TOPS = ["1", "5", "10", "1000000"]
 ODD_TOPS = ["0", "-1", "1000001", "99999999999999999999", "abc", "", "1.5", "\u0665"]
 ODD_PIDS = ["0", "-5", "1", "99999999999999999999", "abc", "", "4194304"]
+ODD_PROFILES = {"idle-process", "odd-values"}
+"""Corrupted copies that once made report fail with an internal error: drawn more often."""
 PROFILE_RECORDS = 28
 """Profile runs that may record (a tracker sampling for up to ~2 s): at most this many."""
 HEATMAPS = 4
@@ -424,6 +426,7 @@ class CaseFactory:
         good = [name for name in ("softdirty", "damon", "converted") if name in logs]
         file = self.choose([(6, lambda: logs[self.rng.choice(good)]),
                             (5, lambda: logs[self.rng.choice(sorted(logs))]),
+                            (2, lambda: logs[self.rng.choice(sorted(set(logs) & ODD_PROFILES))]),
                             (1, "/nonexistent/x.jsonl"), (1, ""), (1, "-")])
         if self.chance(0.3):
             pieces.append(["--top", self.choose([(5, lambda: self.rng.choice(TOPS)),

@@ -439,6 +439,18 @@ def write_access_logs(tmp: Path, child: Child) -> dict[str, str]:
     return paths
 
 
+def odd_values(record: dict[str, object]) -> dict[str, object]:
+    """A record with values of the wrong type or size: what a hand-edited or damaged log may hold."""
+    kind = record.get("type")
+    if kind == "header":
+        return {**record, "trackers": float("nan"), "target": {"processes": 5}}
+    if kind == "region" and record.get("interval") == 1:
+        return {**record, "interval": 1 << 70}
+    if kind == "region" and record.get("interval") == 2:
+        return {**record, "heat": "hot", "nodes": [1]}
+    return record
+
+
 def record_profile_logs(runner: CliRunner, tmp: Path, child: Child, access: dict[str, str]) -> dict[str, str]:
     """Small real profile logs (recorded once, here) and corrupted copies of one, for report."""
     folder = tmp / "profiles"
@@ -473,6 +485,10 @@ def record_profile_logs(runner: CliRunner, tmp: Path, child: Child, access: dict
         "not-json": "hello\n" * 5,
         "twice": text + text,
         "access-log": Path(access["jsonl"]).read_text(),
+        "idle-process": lines[0] + json.dumps({"type": "interval", "index": 0, "time": 0.0, "seconds": 0.5,
+                                               "pid": 4194303, "resident": {"0": 5}}) + "\n"
+                        + "".join(lines[1:]),
+        "odd-values": "".join(json.dumps(odd_values(json.loads(line))) + "\n" for line in lines),
     }
     for kind, content in corrupt.items():
         path = folder / f"{kind}.jsonl"
