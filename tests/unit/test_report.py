@@ -9,6 +9,7 @@ from __future__ import annotations
 import itertools
 import json
 import time
+import warnings
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -219,6 +220,17 @@ def test_a_header_whose_trackers_or_processes_are_not_lists_still_gives_a_report
     records[0] = {**header(), "trackers": odd, "target": {"spec": "42", "processes": odd}}
     document = analyze(records).to_dict()
     assert document["regions"][0]["start"] == HOT and document["pid"] == 42
+
+
+def test_a_region_with_a_finite_but_huge_heat_is_a_record_that_makes_no_sense() -> None:
+    records = hot_set_log()
+    records.insert(4, region(0, HOT, HOT + PAGE, 1e308))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # numpy's overflow warnings would reach the user's stderr
+        report = analyze(records)
+        document = report.to_dict()
+    assert report.bad_lines == 1 and "heat is a number from 0 to" in report.first_bad_lines[0].why
+    assert document["regions"][0]["heat"] == 1.0
 
 
 def test_a_process_with_intervals_and_no_region_is_reported_with_none() -> None:
