@@ -448,6 +448,8 @@ def odd_values(record: dict[str, object]) -> dict[str, object]:
         return {**record, "interval": 1 << 70}
     if kind == "region" and record.get("interval") == 2:
         return {**record, "heat": "hot", "nodes": [1]}
+    if kind == "region" and record.get("interval") == 3:
+        return {**record, "heat": 1e308}
     return record
 
 
