@@ -11,7 +11,7 @@ from __future__ import annotations
 import random
 from collections import Counter
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 CHILD_NAME = "numamove-fuzz"
@@ -37,6 +37,10 @@ class Scene:
     own: int
     """The pid running the commands in-process."""
     tmp: Path
+    access_logs: dict[str, str] = field(default_factory=dict)
+    """For profile --log: kind (jsonl, perf, garbage, empty, missing, ...) -> path."""
+    profile_logs: dict[str, str] = field(default_factory=dict)
+    """For report: kind (softdirty, damon, converted, truncated, garbage, header, empty, ...) -> path."""
 
 
 @dataclass
@@ -50,6 +54,8 @@ class Case:
     """A move or migrate that may have moved the child's pages."""
     slow: bool = False
     """It may draw a PNG (seconds in the emulated guest)."""
+    records: bool = False
+    """A profile run that may start trackers (a kdamond among them)."""
 
 
 # Where most of the odd values come from; the scene adds the valid ones.
@@ -94,10 +100,46 @@ ODD_TOKENS = [
     "--frobnicate", "-x", "--jso", "--json=1", "---", "-", "--to", "--dry-run", "-o", "--all", "--yes",
     "--root", "-hh", "--version", "--help=1", "extra", "--pages=yes", "-1", "--JSON", "\x7f",
 ]
-VALUE_OPTIONS = ["--range", "--vma", "--to", "--from", "--rate", "--budget", "-o", "--method"]
+VALUE_OPTIONS = ["--range", "--vma", "--to", "--from", "--rate", "--budget", "-o", "--method", "--tracker",
+                 "--duration", "--interval", "--log", "--top", "--heatmap", "--pid", "--tracker-option"]
 PNG_RUNS = 3
 """Drawing a PNG of the child takes ~12 s in the emulated guest: this many map runs may."""
 ROOTS = ["/", "empty-root", "/nonexistent", "/etc/passwd", "/proc", "/sys"]
+
+# profile, report, doctor
+TRACKERS = ["softdirty", "damon", "threads", "numafaults", "idlepage"]
+ODD_TRACKERS = [
+    "unknown", "", ",", "softdirty,,damon", "damon,damon", "softdirty,softdirty", " softdirty", "SOFTDIRTY",
+    "damon,", ",threads", "damon;threads", "accesslog", "damon threads", "\u00e9", "softdirty\n",
+]
+TRACKER_OPTIONS = ["damon.aggregation=100ms", "damon.aggregation=200ms", "damon.sample=5ms",
+                   "damon.min_regions=10", "damon.max_regions=100"]
+ODD_TRACKER_OPTIONS = [
+    "damon.bogus=1", "damon.aggregation=abc", "damon.aggregation=0", "damon.aggregation=-1",
+    "damon.aggregation=nan", "damon.aggregation=1e9", "damon.sample=1s", "damon.min_regions=2",
+    "damon.max_regions=abc", "damon.min_regions=99999999999999999999", "softdirty.x=1", "threads.x=1",
+    "idlepage.x=y", "unknown.x=1", "damon", "damon.", "damon.=1", ".x=1", "damon.aggregation", "=",
+    "", "damon.aggregation=\u0661\u0660\u0660ms", "damon.aggregation=100ms=1",
+]
+SHORT_DURATIONS = ["1s", "2s", "1500ms", "1", "2.0s"]
+SHORT_INTERVALS = ["500ms", "1s", "250ms", "100ms", "0.5s"]
+ODD_DURATIONS = [
+    "0", "-1", "nan", "1e9", "5 s", "\u0661s", "\uff11s", "inf", "", "abc", "1x", "-inf", "1e-9", "1h1",
+    "5ms", "0s", "1e309", "NaN", " ", "10d", "1_000ms", "0x10",
+]
+MAX_SIZES = ["256M", "4K", "1G", "64KiB", "1T", "65536"]
+ODD_MAX_SIZES = ["1K", "0", "-1", "2T", "abc", "", "1.5M", "1e6", "99999999999999999999", "4k", "256 M"]
+KEEPS = ["0", "4", "1", "1000"]
+ODD_KEEPS = ["-1", "1001", "abc", "", "1e3", "99999999999999999999"]
+TOPS = ["1", "5", "10", "1000000"]
+ODD_TOPS = ["0", "-1", "1000001", "99999999999999999999", "abc", "", "1.5", "\u0665"]
+ODD_PIDS = ["0", "-5", "1", "99999999999999999999", "abc", "", "4194304"]
+ODD_PROFILES = {"idle-process", "odd-values"}
+"""Corrupted copies that once made report fail with an internal error: drawn more often."""
+PROFILE_RECORDS = 28
+"""Profile runs that may record (a tracker sampling for up to ~2 s): at most this many."""
+HEATMAPS = 2
+"""Heatmaps actually drawn (seconds each in the emulated guest)."""
 
 
 class CaseFactory:
@@ -108,6 +150,7 @@ class CaseFactory:
         self.scene = scene
         self.spent: Counter[str] = Counter()
         self.slow = False
+        self.records = False
 
     # --- helpers -------------------------------------------------------------------------------------
 
@@ -233,8 +276,9 @@ class CaseFactory:
 
     def case(self, command: str) -> Case:
         build = {"nodes": self.nodes_case, "where": self.where_case, "map": self.map_case,
-                 "move": self.move_case, "migrate": self.migrate_case}[command]
-        self.slow = False
+                 "move": self.move_case, "migrate": self.migrate_case, "profile": self.profile_case,
+                 "report": self.report_case, "doctor": self.doctor_case}[command]
+        self.slow = self.records = False
         positionals, pieces, flags = build()
         return self.assemble(command, positionals, pieces, flags)
 
@@ -300,6 +344,124 @@ class CaseFactory:
             positionals.append(self.mask("migrate"))
         return positionals, pieces, flags
 
+    def profile_target(self) -> str:
+        """Like target(), without the broad targets and this process: recording those costs minutes."""
+        value = self.target("profile", True)
+        return str(self.scene.child) if value in BROAD_TARGETS or value == str(self.scene.own) else value
+
+    def trackers(self, odd: float) -> str:
+        single: Callable[[], str] = lambda: self.rng.choice(TRACKERS)  # noqa: E731
+        pair: Callable[[], str] = lambda: ",".join(self.rng.sample(TRACKERS, 2))  # noqa: E731
+        return self.choose([(10, single), (4, "damon,threads"), (2, "softdirty,threads"), (2, pair),
+                            (odd, lambda: self.rng.choice(ODD_TRACKERS))])
+
+    def duration(self, odd: float) -> str:
+        return self.choose([(6, lambda: self.rng.choice(SHORT_DURATIONS)),
+                            (odd, lambda: self.rng.choice(ODD_DURATIONS))])
+
+    def interval(self, odd: float) -> str:
+        return self.choose([(6, lambda: self.rng.choice(SHORT_INTERVALS)),
+                            (odd, lambda: self.rng.choice(ODD_DURATIONS))])
+
+    def log_output(self, odd: float) -> str:
+        tmp = self.scene.tmp
+        if not odd:
+            return self.rng.choice([str(tmp / "out.jsonl"), "relative.jsonl", str(tmp / "ü.jsonl")])
+        return self.choose([(10, str(tmp / "out.jsonl")), (2, "relative.jsonl"), (1, str(tmp / "ü.jsonl")),
+                            (2, "/nonexistent/x"), (1, str(tmp)), (1, "/proc/x"), (1, ""), (1, "/dev/full"),
+                            (1, str(tmp / "empty-root")), (1, str(tmp / "out.jsonl") + "/"),
+                            (1, "/sys/x.jsonl")])
+
+    def profile_case(self) -> tuple[list[str], list[list[str]], set[str]]:
+        """Most runs use valid values only (so that some record), the other half any."""
+        s = self.scene
+        odd = 0.0 if self.chance(0.6) else 1.0
+        pieces: list[list[str]] = []
+        flags = {"--json"} if self.chance(0.4) else set()
+        converting = self.chance(0.3)
+        target = self.profile_target() if odd else str(s.child)
+        positionals = [target] if not converting or self.chance(0.4) else []
+        if converting:
+            pieces.append(["--log", s.access_logs[self.rng.choice(sorted(s.access_logs))]])
+            if self.chance(0.1 * odd):
+                pieces.append(["--tracker", self.trackers(odd * 6)])
+            if self.chance(0.1 * odd):
+                pieces.append(["--duration", self.duration(odd * 4)])
+        else:
+            if self.chance(0.95 if odd else 1.0):
+                pieces.append(["--tracker", self.trackers(odd * 6)])
+            if self.chance(0.25 * odd):
+                for _ in range(self.rng.randint(1, 2)):
+                    pieces.append(["--tracker-option", self.choose(
+                        [(5, lambda: self.rng.choice(TRACKER_OPTIONS)),
+                         (5, lambda: self.rng.choice(ODD_TRACKER_OPTIONS))])])
+            # Without a --duration a valid run records until the target exits: never here.
+            pieces.append(["--duration", self.duration(odd * 4)])
+        if self.chance(0.6):
+            pieces.append(["--interval", self.interval(odd * 3)])
+        if self.chance(0.95 if odd else 1.0):
+            pieces.append(["-o", self.log_output(odd)])
+        if self.chance(0.2):
+            pieces.append(["--max-size", self.choose([(5, lambda: self.rng.choice(MAX_SIZES)),
+                                                      (5 * odd, lambda: self.rng.choice(ODD_MAX_SIZES))])])
+        if not odd and self.chance(0.4) and any(p[0] == "--tracker" and "damon" in p[1] for p in pieces):
+            pieces.append(["--tracker-option", self.rng.choice(TRACKER_OPTIONS)])
+        if self.chance(0.2):
+            pieces.append(["--keep", self.choose([(5, lambda: self.rng.choice(KEEPS)),
+                                                  (5 * odd, lambda: self.rng.choice(ODD_KEEPS))])])
+        records = not converting
+        if records and not self.ration("profile records", PROFILE_RECORDS):
+            # Past the ration, a run that might record is made one that cannot: a bad duration.
+            pieces = [p for p in pieces if p[0] != "--duration"] + [["--duration", self.rng.choice(
+                ["0", "-1", "nan", "1e9", "5 s", "\u0661s"])]]
+            records = False
+        self.records = records
+        return positionals, pieces, flags
+
+    def report_case(self) -> tuple[list[str], list[list[str]], set[str]]:
+        s = self.scene
+        pieces: list[list[str]] = []
+        flags = {"--json"} if self.chance(0.4) else set()
+        logs = s.profile_logs
+        good = [name for name in ("softdirty", "damon", "converted") if name in logs]
+        file = self.choose([(6, lambda: logs[self.rng.choice(good)]),
+                            (5, lambda: logs[self.rng.choice(sorted(logs))]),
+                            (2, lambda: logs[self.rng.choice(sorted(set(logs) & ODD_PROFILES))]),
+                            (1, "/nonexistent/x.jsonl"), (1, ""), (1, "-")])
+        if self.chance(0.3):
+            pieces.append(["--top", self.choose([(5, lambda: self.rng.choice(TOPS)),
+                                                 (5, lambda: self.rng.choice(ODD_TOPS))])])
+        if self.chance(0.25):
+            tmp = s.tmp
+            path = self.choose([(4, str(tmp / "heat.png")), (2, str(tmp / "heat.jpg")),
+                                (2, str(tmp / "heat.txt")), (1, str(tmp / "heat")),
+                                (2, "/nonexistent/x.png"), (1, str(tmp)), (1, ""),
+                                (1, "/proc/x.png"), (1, str(tmp / "empty-root")), (1, "/dev/full")])
+            drawn = path in (str(tmp / "heat.png"), str(tmp / "heat.jpg"), "/dev/full", "/proc/x.png")
+            if not drawn or self.ration("heatmap", HEATMAPS):
+                pieces.append(["--heatmap", path])
+                self.slow = drawn
+                if drawn and self.chance(0.8):  # a log with intervals to draw, and good values
+                    file = logs[self.rng.choice(good)]
+                    pieces = [piece for piece in pieces if piece[0] != "--top"]
+        if self.chance(0.2):
+            odd = 0 if self.slow else 5
+            pieces.append(["--pid", self.choose([(5, str(s.child)),
+                                                 (odd, lambda: self.rng.choice(ODD_PIDS))])])
+        positionals = [file]
+        if self.chance(0.03):
+            positionals = []
+        elif self.chance(0.03):
+            positionals.append(file)
+        return positionals, pieces, flags
+
+    def doctor_case(self) -> tuple[list[str], list[list[str]], set[str]]:
+        flags = {"--json"} if self.chance(0.5) else set()
+        positionals = [] if self.chance(0.3) else [self.target("doctor", False)]
+        if self.chance(0.03):
+            positionals.append(str(self.scene.child))
+        return positionals, [], flags
+
     def assemble(self, command: str, positionals: list[str], pieces: list[list[str]],
                  flags: set[str]) -> Case:
         """Options in any order, positionals where they fall (after "--" when one looks like an option),
@@ -337,4 +499,4 @@ class CaseFactory:
         may_move = command == "migrate" or (command == "move" and "--dry-run" not in flags)
         shows_help = any(token in ("-h", "--help", "-hh", "--version") for token in arguments)
         return Case(command, arguments, json="--json" in flags, help=shows_help, may_move=may_move,
-                    slow=self.slow)
+                    slow=self.slow, records=self.records and not shows_help)

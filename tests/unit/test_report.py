@@ -9,6 +9,7 @@ from __future__ import annotations
 import itertools
 import json
 import time
+import warnings
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -203,6 +204,41 @@ def test_several_processes_are_reported_apart_and_the_top_level_is_the_first() -
     assert other["regions"][0] == {**other["regions"][0], "start": HEAP, "end": HEAP + 8 * PAGE, "heat": 3.0,
                                    "nodes": {"2": 8}}
     assert other["intervals"] == 1 and document["processes"][0]["intervals"] == 2
+
+
+def test_a_region_whose_interval_is_past_int64_is_a_record_that_makes_no_sense() -> None:
+    records = hot_set_log()
+    records.insert(4, region(1 << 70, HOT, HOT + PAGE, 1.0))
+    report = analyze(records)
+    assert report.bad_lines == 1 and "interval is a whole number" in report.first_bad_lines[0].why
+    assert report.to_dict()["regions"][0]["start"] == HOT
+
+
+@pytest.mark.parametrize("odd", [float("nan"), 5, None, {"x": 1}])
+def test_a_header_whose_trackers_or_processes_are_not_lists_still_gives_a_report(odd: Any) -> None:
+    records = hot_set_log()
+    records[0] = {**header(), "trackers": odd, "target": {"spec": "42", "processes": odd}}
+    document = analyze(records).to_dict()
+    assert document["regions"][0]["start"] == HOT and document["pid"] == 42
+
+
+def test_a_region_with_a_finite_but_huge_heat_is_a_record_that_makes_no_sense() -> None:
+    records = hot_set_log()
+    records.insert(4, region(0, HOT, HOT + PAGE, 1e308))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # numpy's overflow warnings would reach the user's stderr
+        report = analyze(records)
+        document = report.to_dict()
+    assert report.bad_lines == 1 and "heat is a number from 0 to" in report.first_bad_lines[0].why
+    assert document["regions"][0]["heat"] == 1.0
+
+
+def test_a_process_with_intervals_and_no_region_is_reported_with_none() -> None:
+    """A process that a tracker saw nothing of (idle, or a pattern's second process) has intervals only."""
+    records = [*hot_set_log(intervals=2)[:-1], interval(0, pid=7, resident={"0": 5}), end(2)]
+    document = analyze(records).to_dict()
+    idle = document["processes"][1]
+    assert idle["pid"] == 7 and idle["intervals"] == 1 and idle["regions"] == []
 
 
 @pytest.mark.parametrize(("records", "message"), [

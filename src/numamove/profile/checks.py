@@ -1,7 +1,7 @@
 """Checks of a profile log's records, and region records as numpy columns, for :mod:`.report`.
 
 A record that is not as README.md's "Profile logs" says (a start above its
-end, a negative heat, a node id that is not one) raises ValueError naming what
+end, a negative or overflowing heat, a node id that is not one) raises ValueError naming what
 is wrong; :func:`columns` turns a batch of region records into numpy arrays
 with a few checks per column, and raises :class:`Irregular` when one record
 fails them, so that only such a batch is checked record by record.
@@ -23,6 +23,8 @@ __all__ = ["MAX_NODE", "Columns", "Irregular", "address", "check_region", "colum
 
 MAX_NODE = 4095
 _MAX_ADDRESS = 1 << 63
+MAX_HEAT = 1e15
+"""Above any tracker's heat per page; heat x bytes x intervals stays far from float64's overflow."""
 Ints = npt.NDArray[np.int64]
 Floats = npt.NDArray[np.float64]
 
@@ -59,7 +61,7 @@ def columns(records: Sequence[Mapping[str, Any]]) -> Columns | None:
         raise Irregular from None
     heat = np.array(heats, dtype=np.float64)
     if not ((low >= 0).all() and (low < high).all() and (at >= 0).all() and (heat >= 0).all()
-            and np.isfinite(heat).all()):
+            and (heat <= MAX_HEAT).all()):
         raise Irregular
     pages = _node_columns(nodes, whole=True)
     access = _node_columns(accessing, whole=False)
@@ -93,8 +95,8 @@ def check_region(record: Mapping[str, Any]) -> None:
     if start >= end:
         raise ValueError(f"start {start:#x} is not below end {end:#x}")
     heat = number(record.get("heat"))
-    if heat is None or heat < 0:
-        raise ValueError(f"heat is a number at least 0, not {record.get('heat')!r}")
+    if heat is None or not 0 <= heat <= MAX_HEAT:
+        raise ValueError(f"heat is a number from 0 to {MAX_HEAT:g}, not {record.get('heat')!r}")
     written = record.get("written")
     if written is not None and not isinstance(written, bool):
         raise ValueError(f"written is true, false or null, not {written!r}")
@@ -110,8 +112,8 @@ _NODE_IDS = {str(node): node for node in range(MAX_NODE + 1)}
 
 def integer(record: Mapping[str, Any], key: str) -> int:
     value = record.get(key)
-    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-        raise ValueError(f"{key} is a whole number at least 0, not {value!r}")
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value < 1 << 63:
+        raise ValueError(f"{key} is a whole number from 0 to 2^63 - 1, not {value!r}")
     return value
 
 

@@ -245,7 +245,7 @@ def finish_process(process: ProcessGatherer, keep_timeline: bool) -> ProcessRepo
     alike = ((low[1:] == high[:-1]) & np.isclose(heat[1:], heat[:-1], rtol=1e-9, atol=0)
              & (written[1:] == written[:-1]) & (vma_of[1:] == vma_of[:-1]) & np.all(same_access, axis=1))
     firsts = np.flatnonzero(np.concatenate([[True], ~alike])) if len(low) else np.empty(0, dtype=np.intp)
-    lasts = np.concatenate([firsts[1:], [len(low)]]).astype(np.intp) - 1
+    lasts = np.concatenate([firsts[1:], [len(low)]])[:len(firsts)].astype(np.intp) - 1  # none for no region
     joined = _group_sum(size, firsts)
     region_heat = _group_sum(heat * size, firsts) / np.maximum(joined, 1)
     unknown_marked = np.nan_to_num(access, nan=-1.0) * size[:, None]

@@ -143,7 +143,8 @@ def analyze(records: Iterable[Mapping[str, Any]], *, bad_lines: Sequence[BadLine
             parts.append(_part(header))
             target = header.get("target")
             listed = target.get("processes") if isinstance(target, Mapping) else None
-            names = {p.get("pid"): str(p.get("name", "")) for p in listed or [] if isinstance(p, Mapping)}
+            listed = listed if isinstance(listed, list) else []
+            names = {p.get("pid"): str(p.get("name", "")) for p in listed if isinstance(p, Mapping)}
             continue
         try:
             if kind == "region":
@@ -177,9 +178,9 @@ def analyze(records: Iterable[Mapping[str, Any]], *, bad_lines: Sequence[BadLine
         invalid += process.invalid
         finished.append(finish_process(process, keep_timeline))
     invalid.sort(key=lambda line: line.line)
-    page_size = header.get("page_size")
+    page_size, trackers = header.get("page_size"), header.get("trackers")
     report = Report(
-        trackers=[str(name) for name in header.get("trackers") or []],
+        trackers=[str(name) for name in trackers] if isinstance(trackers, list) else [],
         heat_unit=str(header.get("heat_unit", "")),
         page_size=page_size if isinstance(page_size, int) and page_size > 0 else 4096,
         kernel=str(header.get("kernel", "")), interval=number(header.get("interval")), processes=finished,
