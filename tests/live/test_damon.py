@@ -94,7 +94,11 @@ def test_damon_ranks_the_hot_region_first(layout: Layout) -> None:
     # Ranked first: the first region of all samples ranked by heat, then by size (heat saturates at one
     # access per sampling interval, and single pages the hammering thread's interpreter touches reach it
     # too), is the hot region. DAMON's bounds are approximate: 90% of its bytes inside it.
-    hottest = max((r for regions in samples for r in regions), key=lambda r: (r.heat, r.size))
+    # Within a tenth of the ceiling, heats tie: a thread descheduled for a few samples costs the hot
+    # region that much, while a page of the interpreter stays at the ceiling.
+    seen = [r for regions in samples for r in regions]
+    peak = max(r.heat for r in seen)
+    hottest = max((r for r in seen if r.heat >= 0.9 * peak), key=lambda r: r.size)
     overlap = max(0, min(hottest.end, end) - max(hottest.start, start))
     assert overlap >= 0.9 * hottest.size, (hex(hottest.start), hex(hottest.end), workload.hot)
     assert inside >= 0.9 * reported, f"{inside} of {reported} hot bytes inside the hot region"

@@ -252,7 +252,8 @@ def hot_share(log: ProfileLog, hot: tuple[int, int], after: int = 0) -> tuple[fl
     total = sum(r.end - r.start for r in hottest_bytes)
     inside = sum(max(0, min(r.end, hot[1]) - max(r.start, hot[0])) for r in hottest_bytes)
     last = max(r.interval for r in regions)
-    hottest = max((r for r in regions if r.interval == last), key=lambda r: (r.heat, r.end - r.start))
+    final = [r for r in regions if r.interval == last]  # heats within a tenth of the ceiling tie
+    hottest = max((r for r in final if r.heat >= 0.9 * peak[last]), key=lambda r: r.end - r.start)
     return inside / total, hottest
 
 
