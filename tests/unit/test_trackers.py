@@ -142,3 +142,15 @@ def test_a_probe_that_raises_oserror_makes_its_tracker_unavailable_with_the_reas
     registry.register("unreadable", Unreadable)
     assert registry.available(KERNEL) == {"unreadable": Availability(
         False, "its probe could not read /proc/config.gz: Permission denied")}
+
+
+def test_build_makes_the_named_trackers_in_order_or_refuses_before_any_is_made() -> None:
+    registry = TrackerRegistry()
+    registry.register("written", Written)
+    registry.register("broken", Broken)
+    built = registry.build(KERNEL, [7], ["written"], {"written": {}})
+    assert [type(tracker) for tracker in built] == [Written]
+    with pytest.raises(InvalidInputError, match="tracker 'broken' is not available here: cannot read"):
+        registry.build(KERNEL, [7], ["written", "broken"])
+    with pytest.raises(InvalidInputError, match="no tracker is called 'nosuch'"):
+        registry.build(KERNEL, [7], ["written", "nosuch"])

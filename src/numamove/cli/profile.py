@@ -13,7 +13,7 @@ import re
 import signal
 import sys
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 import click
@@ -27,7 +27,7 @@ if TYPE_CHECKING:
     from numamove.kernel import Kernel
     from numamove.profile.log import ProfileWriter
     from numamove.profile.recorder import Progress, Recording
-    from numamove.trackers.base import Tracker, TrackerInfo, TrackerRegistry
+    from numamove.trackers.base import TrackerInfo, TrackerRegistry
 
 MIN_INTERVAL, MAX_INTERVAL = 0.01, 3600.0
 MAX_DURATION = 30 * 86400.0
@@ -70,19 +70,6 @@ def parse_tracker_options(texts: Sequence[str], chosen: Sequence[str]) -> dict[s
                                     f"does not name ({', '.join(chosen)})")
         options[name][key] = value
     return options
-
-
-def build_trackers(kernel: Kernel, pids: Sequence[int], names: Sequence[str],
-                   options: Mapping[str, Mapping[str, str]]) -> list[Tracker]:
-    """Each named tracker built for ``pids``; an unknown or unavailable one is refused, saying why."""
-    found = registry()
-    factories = [found.get(name) for name in names]  # an unknown name lists the known ones
-    usable = found.available(kernel)
-    for name in names:
-        if not usable[name].usable:
-            raise InvalidInputError(f"tracker {name!r} is not available here: {usable[name].why}")
-    return [factory(kernel, pids, options.get(name, {})) for name, factory in zip(names, factories,
-                                                                                  strict=True)]
 
 
 class Reporter:
@@ -192,7 +179,7 @@ def profile(kernel: Kernel, target: str | None, tracker_names: str | None, durat
                                 f"not {tracker_names!r}")
     options = parse_tracker_options(tracker_options, names)
     pids = select_targets(kernel, target)
-    trackers = build_trackers(kernel, pids, names, options)
+    trackers = registry().build(kernel, pids, names, options)
     from numamove.profile.recorder import build_header, record
 
     writer = open_log(output, build_header(kernel, pids, [t.info for t in trackers], spec=target,

@@ -200,6 +200,23 @@ class TrackerRegistry:
             raise InvalidInputError(f"no tracker is called {name!r}; the trackers: {known}")
         return factory
 
+    def build(self, kernel: Kernel, pids: Sequence[int], names: Sequence[str],
+              options: Mapping[str, Mapping[str, str]] | None = None) -> list[Tracker]:
+        """Each named tracker built for ``pids`` with its ``options`` (by tracker name), in order.
+
+        An unknown name is refused listing the known ones, an unavailable tracker
+        saying why, both before any is built (the command line and a daemon's
+        configuration both come this way).
+        """
+        factories = [self.get(name) for name in names]
+        usable = self.available(kernel)
+        for name in names:
+            if not usable[name].usable:
+                raise InvalidInputError(f"tracker {name!r} is not available here: {usable[name].why}")
+        options = options or {}
+        return [factory(kernel, pids, options.get(name, {})) for name, factory in zip(names, factories,
+                                                                                      strict=True)]
+
     def available(self, kernel: Kernel) -> dict[str, Availability]:
         """Each registered tracker's name -> whether it can run on ``kernel``, and why not.
 
