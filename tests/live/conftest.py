@@ -246,3 +246,21 @@ def hot_set_workload(layout: Layout, node_index: int = 1) -> Iterator[HotSet]:
             except subprocess.TimeoutExpired:
                 child.kill()
                 child.wait()
+
+
+def other_cpus(node: int) -> set[int]:
+    """The CPUs of every node but ``node``: where a sampler runs so that it does not take the CPU of
+    a workload's thread pinned to ``node`` (on two emulated vCPUs, sharing one halves the thread)."""
+    topology = numamove.read_topology()
+    return {cpu for other in topology.nodes if other.id != node for cpu in other.cpus}
+
+
+@contextmanager
+def pinned_to(cpus: set[int]) -> Iterator[None]:
+    """Run the calling thread on ``cpus`` inside the block."""
+    before = os.sched_getaffinity(0)
+    os.sched_setaffinity(0, cpus)
+    try:
+        yield
+    finally:
+        os.sched_setaffinity(0, before)
