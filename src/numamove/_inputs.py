@@ -17,6 +17,7 @@ from numamove.errors import InputTypeError, InvalidInputError
 
 __all__ = [
     "INT32_MAX", "ascii_int", "check_int", "check_pid", "compile_pattern", "node_ids", "parse_duration",
+    "parse_size",
 ]
 
 INT32_MAX = 2**31 - 1
@@ -151,3 +152,24 @@ def _show(seconds: float | None) -> str:
     if seconds >= 1e-3:
         return f"{seconds * 1e3:g}ms"
     return f"{seconds * 1e6:g}us"
+
+
+_SIZE = re.compile(r"([0-9]{1,15})([KMGT]?)(?:I?B)?", re.ASCII)
+
+
+def parse_size(text: str, what: str, *, low: int = 0, high: int = 1 << 50) -> int:
+    """Bytes from "256M", "1G", "64KiB" or "4096" (K, M, G, T are powers of 1024), ``low`` to ``high``."""
+    match = _SIZE.fullmatch(text.strip().upper()) if isinstance(text, str) else None
+    if match is None:
+        raise InvalidInputError(f"{what} must be a size like 256M, 1G or 65536, not {text!r}")
+    size = int(match.group(1)) << (10 * " KMGT".index(match.group(2) or " "))
+    if not low <= size <= high:
+        raise InvalidInputError(f"{what} must be from {_size_text(low)} to {_size_text(high)}, not {text!r}")
+    return size
+
+
+def _size_text(size: int) -> str:
+    for unit, shift in (("T", 40), ("G", 30), ("M", 20), ("K", 10)):
+        if size and size % (1 << shift) == 0:
+            return f"{size >> shift}{unit}"
+    return str(size)

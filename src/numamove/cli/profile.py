@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import re
 import signal
 import sys
 import time
@@ -18,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
+from numamove import _inputs
 from numamove._format import human_bytes
 from numamove.cli.app import interruptible, main, reports_errors, select_targets, shared_help
 from numamove.errors import InvalidInputError
@@ -35,7 +35,6 @@ MIN_SIZE, MAX_SIZE = 4096, 1 << 40
 EXIT_TARGET_EXITED = 1
 EXIT_INTERRUPTED = 130
 EXIT_TERMINATED = 143  # 128 + SIGTERM, as a shell reports a command that SIGTERM stopped
-_SIZE = re.compile(r"([0-9]{1,15})([KMGT]?)(?:i?B)?", re.ASCII)
 
 
 def registry() -> TrackerRegistry:
@@ -46,14 +45,8 @@ def registry() -> TrackerRegistry:
 
 
 def parse_size(text: str) -> int:
-    """Bytes from "256M", "1G", "64KiB" or "4096" (K, M, G, T are powers of 1024)."""
-    match = _SIZE.fullmatch(text.strip().upper().replace("IB", "iB"))
-    if match is None:
-        raise InvalidInputError(f"--max-size must be a size like 256M, 1G or 65536, not {text!r}")
-    size = int(match.group(1)) << (10 * " KMGT".index(match.group(2) or " "))
-    if not MIN_SIZE <= size <= MAX_SIZE:
-        raise InvalidInputError(f"--max-size must be from 4K to 1T, not {text!r}")
-    return size
+    """--max-size in bytes, from 4K to 1T."""
+    return _inputs.parse_size(text, "--max-size", low=MIN_SIZE, high=MAX_SIZE)
 
 
 def parse_tracker_options(texts: Sequence[str], chosen: Sequence[str]) -> dict[str, dict[str, str]]:
