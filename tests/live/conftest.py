@@ -35,9 +35,6 @@ _libc.madvise.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int]
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     if os.environ.get("NUMAMOVE_IN_VM") != "1":
         raise pytest.UsageError("tests/live runs inside the test VM: python3 vmtest/run.py -- ...")
-    # The CLI fuzz last: after its thousand odd commands (in this process too), the DAMON tests read
-    # the hot set below the ceiling in every full run, and at the ceiling when run before it.
-    items.sort(key=lambda item: item.nodeid.startswith("tests/live/test_cli_fuzz.py"))
     with open("/proc/uptime") as uptime:
         seconds = float(uptime.read().split()[0])
     print(f"\nguest: Linux {os.uname().release}, {seconds:.1f} s since boot at the first live test")
