@@ -16,7 +16,7 @@ import numpy.typing as npt
 
 from numamove.status import PageStatus
 
-__all__ = ["HUGE_PAGES", "INTERRUPTED", "PAGE_SIZE", "CallTimes", "MoveResult", "pair_counts",
+__all__ = ["HUGE_PAGES", "INTERRUPTED", "PAGE_SIZE", "CallTimes", "MoveResult", "pair_counts", "status_name",
            "weighted_counts"]
 
 PAGE_SIZE = mmap.PAGESIZE
@@ -125,7 +125,7 @@ class MoveResult:
             "pages_moved": self.pages_moved,
             "bytes_moved": self.bytes_moved,
             "statuses": {str(k): v for k, v in sorted(self.statuses.items())},
-            "failed": {_status_name(k): v for k, v in self.failed.items()},
+            "failed": {status_name(k): v for k, v in self.failed.items()},
             "skipped_shared": self.skipped_shared,
             "not_tried": self.not_tried,
             "already_there": self.already_there,
@@ -141,7 +141,8 @@ class MoveResult:
         }
 
 
-def _status_name(status: int) -> str:
+def status_name(status: int) -> str:
+    """A page status's errno name (\"EBUSY\"), or the number when it is not one."""
     try:
         return PageStatus(status).errno_name
     except ValueError:

@@ -67,6 +67,9 @@ class Report:
     first_bad_lines: list[BadLine] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
     parts: list[int] = field(default_factory=list)
+    starts: dict[int, int] = field(default_factory=dict)
+    """Each target's start time (clock ticks after boot) as the header gives it: a pid reused since
+    the profile is told apart by it."""
 
     @property
     def tracker(self) -> str:
@@ -128,6 +131,7 @@ def analyze(records: Iterable[Mapping[str, Any]], *, bad_lines: Sequence[BadLine
     is counted with the bad lines and skipped.
     """
     header: Mapping[str, Any] | None = None
+    starts: dict[int, int] = {}
     processes: dict[int, ProcessGatherer] = {}
     end: dict[str, Any] | None = None
     invalid: list[BadLine] = []
@@ -145,6 +149,8 @@ def analyze(records: Iterable[Mapping[str, Any]], *, bad_lines: Sequence[BadLine
             listed = target.get("processes") if isinstance(target, Mapping) else None
             listed = listed if isinstance(listed, list) else []
             names = {p.get("pid"): str(p.get("name", "")) for p in listed if isinstance(p, Mapping)}
+            starts = {p["pid"]: p["start"] for p in listed if isinstance(p, Mapping)
+                      and type(p.get("pid")) is int and type(p.get("start")) is int}
             continue
         try:
             if kind == "region":
@@ -185,7 +191,7 @@ def analyze(records: Iterable[Mapping[str, Any]], *, bad_lines: Sequence[BadLine
         page_size=page_size if isinstance(page_size, int) and page_size > 0 else 4096,
         kernel=str(header.get("kernel", "")), interval=number(header.get("interval")), processes=finished,
         end=end, bad_lines=len(given) + len(invalid), first_bad_lines=(given + invalid)[:SHOWN_BAD_LINES],
-        parts=parts)
+        parts=parts, starts=starts)
     _warn(report, unknown, given, invalid)
     return report
 
