@@ -11,3 +11,6 @@ May import: numpy, numamove.errors, numamove._inputs, numamove.nodemask and its 
 modules. Never numamove.kernel, the scans or numamove.move: no kernel interface at all,
 so every policy is tested on plain data. numamove.move runs what a policy decides.
 """
+
+# The policies register themselves by name on import.
+from numamove.policy import accesslog, balance, locality, tiering  # noqa: F401
