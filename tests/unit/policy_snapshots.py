@@ -20,9 +20,10 @@ def node(node_id: int, *, free: int = 512 * MiB, total: int = GiB, cpu: bool | N
                      DISTANCES.get(node_id, {}))
 
 
-def region(first_page: int, pages: Mapping[int, int], heat: float = 0.0, accessing: Mapping[int, float] | None = None,
-           *, size: int | None = None, pid: int = PID, mapping: str = "[anon]") -> RegionState:
-    """A region starting ``first_page`` pages after BASE, ``size`` pages long (default: its resident pages)."""
+def region(first_page: int, pages: Mapping[int, int], heat: float = 0.0,
+           accessing: Mapping[int, float] | None = None, *, size: int | None = None, pid: int = PID,
+           mapping: str = "[anon]") -> RegionState:
+    """A region ``first_page`` pages after BASE, ``size`` pages long (default: its resident pages)."""
     length = size if size is not None else sum(pages.values())
     return RegionState(pid, BASE + first_page * P, BASE + (first_page + length) * P, dict(pages), heat, None,
                        None if accessing is None else dict(accessing), mapping)

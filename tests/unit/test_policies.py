@@ -11,7 +11,7 @@ from numamove.errors import InvalidInputError
 from numamove.policy.base import REGISTRY
 from numamove.policy.plan import Move, Plan
 
-from .policy_snapshots import BASE, GiB, MiB, P, PID, node, region, snapshot
+from .policy_snapshots import BASE, PID, GiB, MiB, P, node, region, snapshot
 
 
 def plan(name: str, snap: object, **options: str) -> Plan:
@@ -39,7 +39,8 @@ def test_locality_moves_hot_memory_to_the_dominant_node_with_its_reason() -> Non
 
 
 def test_locality_moves_each_source_node_and_counts_shared_memory_like_private() -> None:
-    made = plan("locality", snapshot(region(0, {0: 10, 2: 20, 1: 5}, 9, {1: 1.0}, mapping="/dev/zero (deleted)")))
+    shared = region(0, {0: 10, 2: 20, 1: 5}, 9, {1: 1.0}, mapping="/dev/zero (deleted)")
+    made = plan("locality", snapshot(shared))
     assert [where(m) for m in made.moves] == [(0, 35, 2, 1, 20, "locality"), (0, 35, 0, 1, 10, "locality")]
 
 
