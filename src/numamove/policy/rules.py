@@ -59,15 +59,18 @@ def nodes_text(nodes: Iterable[int]) -> str:
 def part(move: Move, start: int, end: int, page_size: int) -> Move | None:
     """The part of ``move`` in ``[start, end)`` (page-aligned), with its share of the pages.
 
-    The share is rounded up and never exceeds the part's size nor the move's
-    pages, so a part counts at least what it may move. None when nothing is left.
+    The pages are taken as spread evenly over the range: the part's count is the
+    rounded-up share at its end less that at its start, so the parts of a move
+    never count more pages than it has, nor more than their size. None when
+    nothing is left.
     """
     start, end = max(start, move.start), min(end, move.end)
     if end <= start or move.pages <= 0:
         return None
     size_pages = max(1, (move.end - move.start) // page_size)
-    span = (end - start) // page_size
-    pages = min(move.pages, span, math.ceil(move.pages * span / size_pages))
+    first, last = (start - move.start) // page_size, (end - move.start) // page_size
+    pages = (min(move.pages, math.ceil(move.pages * last / size_pages))
+             - math.ceil(move.pages * first / size_pages))
     if pages <= 0:
         return None
     share = pages / move.pages
