@@ -122,9 +122,9 @@ def test_bad_options_are_named(name: str, options: dict[str, str], message: str)
 
 def test_every_policy_describes_itself_and_its_options() -> None:
     for name in REGISTRY.names():
-        factory = REGISTRY.get(name)
-        assert factory.name == name and factory.description
-        assert all(isinstance(text, str) and text for text in factory.options.values())
+        policy = REGISTRY.build(name)
+        assert policy.name == name and policy.description
+        assert all(isinstance(text, str) and text for text in policy.options.values())
 
 
 class EverythingToNodeZero:
