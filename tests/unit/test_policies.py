@@ -109,6 +109,12 @@ def test_tiering_without_accessing_nodes_promotes_to_the_nearest_fast_node() -> 
     assert [where(m) for m in made.moves] == [(0, HOT, 2, 0, HOT, "promote")]
 
 
+def test_tiering_promotes_elsewhere_when_the_accessing_node_cannot_make_room() -> None:
+    nodes = (node(0), FULL_1, node(2))
+    made = plan("tiering", snapshot(region(0, {2: HOT}, 50, {1: 1.0}), nodes=nodes))
+    assert [where(m) for m in made.moves] == [(0, HOT, 2, 0, HOT, "promote")]
+
+
 def test_tiering_demotes_the_coldest_first_only_as_much_as_the_promotion_needs() -> None:
     # Node 0 keeps 5% of 1 GiB free; 8 MiB above that is free, so 8 MiB of cold memory must go.
     nodes = (node(0, free=KEEP + 8 * MiB), FULL_1, node(2))

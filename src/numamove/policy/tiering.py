@@ -74,10 +74,18 @@ class _Planner:
         self.room[move.target] = self.room.get(move.target, 0) - move.pages * self.page
         self.room[move.source] = self.room.get(move.source, 0) + move.pages * self.page
 
-    def nearest_with_room(self, source: int, choices: Sequence[NodeState], size: int) -> int:
+    def could_free(self, node: int) -> int:
+        """The room on fast ``node`` once all its cold memory is demoted."""
+        return self.room.get(node, 0) + sum(move.pages for _, move in self.cold[node]) * self.page
+
+    def nearest_with_room(self, source: int, choices: Sequence[NodeState], size: int, *,
+                          demoting: bool = False) -> int:
+        """The node of ``choices`` nearest ``source`` with room for ``size`` bytes (once its cold memory
+        is demoted, with ``demoting``); the nearest when none has room (the rules then drop the move)."""
         node = self.snapshot.node(source)
         ordered = sorted(choices, key=lambda n: (_distance(node, n.id), n.tier or 0, n.id))
-        fitting = [n for n in ordered if self.room.get(n.id, 0) >= size]
+        fitting = [n for n in ordered
+                   if (self.could_free(n.id) if demoting else self.room.get(n.id, 0)) >= size]
         return (fitting or ordered)[0].id
 
     def demote(self, node: int, need: int, purpose: str) -> None:
@@ -171,10 +179,10 @@ class TieringPolicy:
             if source in fast_ids or pages <= 0:
                 continue
             size = pages * planner.page
-            if preferred is not None and preferred in fast_ids:
+            if preferred is not None and preferred in fast_ids and planner.could_free(preferred) >= size:
                 target = preferred
             else:
-                target = planner.nearest_with_room(source, fast, size)
+                target = planner.nearest_with_room(source, fast, size, demoting=True)
             if planner.room.get(target, 0) < size:
                 planner.demote(target, size - planner.room.get(target, 0), f"makes room on node {target}")
             reason = f"hot: {heat_text(region.heat, planner.snapshot)}, {words}"
