@@ -200,7 +200,7 @@ def _room_and_budget(moves: Sequence[Move], snapshot: Snapshot, settings: Settin
     for move in moves:
         space = room.get(move.target, 0)
         if move.pages * page > space:
-            full.hold(move.pages, page, f"node {move.target} has {size_text(max(space, 0))} of room")
+            full.hold(move.pages, page, str(move.target))
             continue
         if move.pages * page > left:
             trimmed = _leading_within(move, left // page, page)
@@ -213,8 +213,10 @@ def _room_and_budget(moves: Sequence[Move], snapshot: Snapshot, settings: Settin
         room[move.target] = space - move.pages * page
         room[move.source] = room.get(move.source, 0) + move.pages * page
     if full.moves:
-        notes.append(f"room: {full.what()} not planned: the target would fall below its headroom "
-                     f"({settings.headroom:.0%} kept free): {full.detail_text()}")
+        targets = [int(node) for node in full.details]
+        notes.append(f"room: {full.what()} not planned: node{'s' if len(targets) > 1 else ''} "
+                     f"{nodes_text(targets)} would fall below the headroom "
+                     f"({settings.headroom:.0%} kept free)")
     if over.moves:
         planned = sum(m.pages for m in kept) * page
         notes.append(f"budget: {over.what()} left for later; this plan moves {size_text(planned)} "

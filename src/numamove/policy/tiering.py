@@ -16,6 +16,7 @@ Pure: no kernel interface. May import: numamove.errors and its own package.
 from __future__ import annotations
 
 import math
+from collections import deque
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from typing import ClassVar
@@ -58,7 +59,8 @@ class _Planner:
         self.room = {n.id: n.free_bytes - math.ceil(settings.headroom * n.total_bytes)
                      for n in snapshot.memory_nodes}
         self.moves: list[Move] = []
-        self.cold: dict[int, list[tuple[RegionState, Move]]] = {n.id: [] for n in fast}
+        self.cold: dict[int, deque[tuple[RegionState, Move]]] = {n.id: deque() for n in fast}
+        self.cold_pages = dict.fromkeys(self.cold, 0)
         regions = sorted((r for i, r in enumerate(snapshot.regions)
                           if i not in hot_set and not settings.is_hot(r.heat)),
                          key=lambda r: (r.heat, r.pid, r.start))
@@ -66,6 +68,7 @@ class _Planner:
             for node in fast:
                 pages = region.pages.get(node.id, 0)
                 if pages > 0:
+                    self.cold_pages[node.id] += pages
                     self.cold[node.id].append((region, Move(region.pid, region.start, region.end, node.id,
                                                             node.id, pages, "demote", "", 0.0)))
 
@@ -76,7 +79,7 @@ class _Planner:
 
     def could_free(self, node: int) -> int:
         """The room on fast ``node`` once all its cold memory is demoted."""
-        return self.room.get(node, 0) + sum(move.pages for _, move in self.cold[node]) * self.page
+        return self.room.get(node, 0) + self.cold_pages[node] * self.page
 
     def nearest_with_room(self, source: int, choices: Sequence[NodeState], size: int, *,
                           demoting: bool = False) -> int:
@@ -92,11 +95,12 @@ class _Planner:
         """Cold memory off fast ``node``, coldest first, until ``need`` bytes are freed (all: need < 0)."""
         queue = self.cold[node]
         while queue and need != 0:
-            region, pending = queue.pop(0)
+            region, pending = queue.popleft()
             taken = pending if need < 0 else prefix_with(pending, math.ceil(need / self.page), self.page)
             rest = part(pending, taken.end, pending.end, self.page) if taken.pages < pending.pages else None
             if rest is not None:
-                queue.insert(0, (region, replace(rest, pages=pending.pages - taken.pages)))
+                queue.appendleft((region, replace(rest, pages=pending.pages - taken.pages)))
+            self.cold_pages[node] -= taken.pages
             size = taken.pages * self.page
             target = self.nearest_with_room(node, self.slow, size)
             self.add(replace(taken, target=target, gain=float(size),
