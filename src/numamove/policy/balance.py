@@ -19,14 +19,13 @@ from typing import ClassVar
 from numamove.errors import InvalidInputError
 from numamove.policy.base import Settings, number, read_settings, register
 from numamove.policy.plan import Move, Plan
-from numamove.policy.rules import finish, nodes_text, part, prefix_with
+from numamove.policy.rules import FAR, finish, nodes_text, part, prefix_with
 from numamove.policy.snapshot import ProcessState, RegionState, Snapshot
 
 __all__ = ["BalancePolicy", "parse_node_weights"]
 
 TOLERANCE = 0.01
 """A node within this share of the process's pages of its target counts as balanced."""
-FAR = 255
 
 
 def parse_node_weights(text: str) -> dict[int, float] | str:

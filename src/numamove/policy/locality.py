@@ -17,7 +17,7 @@ from typing import ClassVar
 
 from numamove.policy.base import Settings, fraction, read_settings, register
 from numamove.policy.plan import Move, Plan
-from numamove.policy.rules import finish, heat_text, part
+from numamove.policy.rules import finish, heat_text, hot_rule, part
 from numamove.policy.snapshot import RegionState, Snapshot
 
 __all__ = ["LocalityPolicy"]
@@ -50,7 +50,7 @@ class LocalityPolicy:
         if not any(r.resident > 0 for r in snapshot.regions):
             why = "no region of the snapshot has resident pages"
         elif not hot:
-            why = f"no region is hot ({_hot_rule(self.settings)})"
+            why = f"no region is hot ({hot_rule(self.settings)})"
         elif not known:
             why = "no tracker said which nodes access the memory: add the threads tracker (damon,threads)"
         scored: list[tuple[float, int, Move]] = []
@@ -121,10 +121,6 @@ class LocalityPolicy:
                 if piece is not None:
                     moves.append(piece)
         return moves
-
-
-def _hot_rule(settings: Settings) -> str:
-    return f"heat >= {settings.min_heat:g}" if settings.min_heat > 0 else "heat > 0"
 
 
 register(LocalityPolicy.name, LocalityPolicy)

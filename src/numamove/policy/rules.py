@@ -21,8 +21,17 @@ from numamove.policy.base import Settings
 from numamove.policy.plan import Move, Plan, PlannedProcess
 from numamove.policy.snapshot import PastMove, Snapshot
 
-__all__ = ["apply_rules", "finish", "heat_text", "merge_adjacent", "nodes_text", "part", "prefix_with",
-           "size_text"]
+__all__ = ["FAR", "apply_rules", "finish", "heat_text", "hot_rule", "merge_adjacent", "nodes_text", "part",
+           "prefix_with", "size_text"]
+
+
+FAR = 255
+"""The SLIT distance of a pair of nodes the snapshot does not know: the farthest."""
+
+
+def hot_rule(settings: Settings) -> str:
+    """What counts as hot, in words: "heat > 0" or "heat >= 5"."""
+    return f"heat >= {settings.min_heat:g}" if settings.min_heat > 0 else "heat > 0"
 
 
 def size_text(count: float) -> str:

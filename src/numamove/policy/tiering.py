@@ -24,14 +24,10 @@ from typing import ClassVar
 from numamove.errors import InvalidInputError
 from numamove.policy.base import Settings, read_settings, register
 from numamove.policy.plan import Move, Plan
-from numamove.policy.rules import finish, heat_text, nodes_text, part, prefix_with, size_text
+from numamove.policy.rules import FAR, finish, heat_text, hot_rule, nodes_text, part, prefix_with, size_text
 from numamove.policy.snapshot import NodeState, RegionState, Snapshot
 
 __all__ = ["TieringPolicy", "tiers"]
-
-FAR = 255
-"""The distance of an unknown pair of nodes: the farthest."""
-
 
 def tiers(snapshot: Snapshot) -> tuple[list[NodeState], list[NodeState]]:
     """The fast tier's memory nodes and the slower memory nodes."""
@@ -170,7 +166,7 @@ class TieringPolicy:
                          f"tier's {size_text(max(capacity, 0))} for these processes and stay where they are")
         why = ""
         if not planner.moves:
-            why = (f"no region is hot ({_hot_rule(self.settings)}) and the fast tier keeps its headroom"
+            why = (f"no region is hot ({hot_rule(self.settings)}) and the fast tier keeps its headroom"
                    if not hot else f"the hot set ({size_text(used)}) is already on the fast tier (nodes "
                    f"{nodes_text(fast_ids)}) and the fast tier keeps its headroom")
         return finish(self.name, self.given, snapshot, planner.moves, self.settings, notes, why)
@@ -192,10 +188,6 @@ class TieringPolicy:
             reason = f"hot: {heat_text(region.heat, planner.snapshot)}, {words}"
             planner.add(Move(region.pid, region.start, region.end, source, target, pages, "promote", reason,
                              float(size)))
-
-
-def _hot_rule(settings: Settings) -> str:
-    return f"heat >= {settings.min_heat:g}" if settings.min_heat > 0 else "heat > 0"
 
 
 register(TieringPolicy.name, TieringPolicy)
