@@ -10,6 +10,7 @@ import numamove.policy  # noqa: F401  (registers the policies)
 from numamove.errors import InvalidInputError
 from numamove.policy.base import REGISTRY
 from numamove.policy.plan import Move, Plan
+from numamove.policy.snapshot import PastMove
 
 from .policy_snapshots import BASE, PID, GiB, MiB, P, node, region, snapshot
 
@@ -232,3 +233,26 @@ def test_every_policy_reports_its_processes_and_page_size() -> None:
         assert [(p.pid, p.start, p.name) for p in made.processes] == [(PID, 1000 + PID, "worker"),
                                                                       (PID + 1, 1001 + PID, "worker")]
         assert made.page_size == P
+
+
+def test_memory_that_just_moved_does_not_move_back() -> None:
+    came = PastMove(PID, BASE, BASE + 64 * P, 0, 1, interval=9)
+    back = region(0, {1: 64}, 30.0, {0: 1.0})
+    made = plan("locality", snapshot(back, history=(came,), interval=10))
+    assert made.moves == ()
+    assert made.notes == ("hysteresis: 1 move (256 KiB) held where they went: moved within the last 3 "
+                          "intervals", "no move passed the rules: the plan is empty")
+    assert [where(m) for m in plan("locality", snapshot(back, history=(came,), interval=12)).moves] == [
+        (0, 64, 1, 0, 64, "locality")]
+
+
+def test_tiering_keeps_the_demotion_before_the_promotion_it_makes_room_for_under_a_budget() -> None:
+    nodes = (node(0, free=KEEP), FULL_1, node(2))
+    snap = snapshot(region(0, {2: HOT}, 50, {0: 1.0}), region(HOT, {0: COLD}, 0.0), nodes=nodes)
+    made = plan("tiering", snap, budget="32M")
+    assert [where(m) for m in made.moves] == [(HOT, 2 * HOT, 0, 2, HOT, "demote"),
+                                              (0, HOT, 2, 0, HOT, "promote")]
+    short = plan("tiering", snap, budget="20M")
+    assert [where(m) for m in short.moves] == [(HOT, 2 * HOT, 0, 2, HOT, "demote"),
+                                               (0, HOT // 4, 2, 0, HOT // 4, "promote")]
+    assert short.notes == ("budget: 1 move (12 MiB) left for later; this plan moves 20 MiB (budget 20 MiB)",)
