@@ -20,7 +20,7 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from types import FrameType
 
-__all__ = ["HardStop", "Terminated", "raising", "stop_flag"]
+__all__ = ["HardStop", "Terminated", "raising", "requests", "stop_flag"]
 
 
 class HardStop(KeyboardInterrupt):
@@ -62,6 +62,31 @@ def stop_flag(signals: Sequence[int], *, second_raises: bool = False) -> Iterato
     previous = {signum: signal.signal(signum, handler) for signum in signals}
     try:
         yield lambda: bool(asked)
+    finally:
+        for signum, old in previous.items():
+            signal.signal(signum, old if old is not None else signal.SIG_DFL)
+
+
+@contextmanager
+def requests(signals: Sequence[int]) -> Iterator[Callable[[], bool]]:
+    """Inside the block, any of ``signals`` is a request (SIGHUP: reload); the yielded callable
+    takes it: True once after one or more signals, then False until the next."""
+    pending: list[int] = []
+    if not _in_main_thread():
+        yield lambda: False
+        return
+
+    def handler(signum: int, frame: FrameType | None) -> None:
+        pending.append(signum)
+
+    def take() -> bool:
+        found = bool(pending)
+        pending.clear()
+        return found
+
+    previous = {signum: signal.signal(signum, handler) for signum in signals}
+    try:
+        yield take
     finally:
         for signum, old in previous.items():
             signal.signal(signum, old if old is not None else signal.SIG_DFL)

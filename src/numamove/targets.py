@@ -20,7 +20,8 @@ from numamove.errors import InvalidInputError, NoSuchProcessError
 from numamove.kernel import DEFAULT, Kernel, explain, takes_kernel_or_default
 from numamove.procfs.stat import parse_task_stat
 
-__all__ = ["NoUserMemoryError", "is_pid_list", "no_user_memory", "process_identity", "resolve_targets"]
+__all__ = ["NoUserMemoryError", "cgroup_pids", "is_pid_list", "no_user_memory", "process_identity",
+           "resolve_targets"]
 
 CGROUP_ROOT = "sys/fs/cgroup"
 PID_MAX_LIMIT = 4 * 1024 * 1024  # include/linux/threads.h: no pid reaches 2**22 on any kernel
@@ -58,7 +59,8 @@ def resolve_targets(spec: str, kernel: Kernel = DEFAULT, *, exclude_self: bool =
         raise InvalidInputError(f"pid {text} is not a process id: pids are positive "
                                 f"(name:{text} looks for it in process names)")
     if text.startswith("cgroup:") or text.startswith("/"):
-        return _with_memory(_cgroup(text.removeprefix("cgroup:"), kernel), kernel, f"cgroup {_shown(text)}")
+        members = cgroup_pids(text.removeprefix("cgroup:"), kernel)
+        return _with_memory(members, kernel, f"cgroup {_shown(text)}")
     pattern = text.removeprefix("name:")
     return _with_memory(_by_name(pattern, kernel, exclude_self), kernel, f"name pattern {_shown(pattern)}")
 
@@ -147,7 +149,9 @@ def _with_memory(pids: list[int], kernel: Kernel, what: str) -> list[int]:
     return kept
 
 
-def _cgroup(path: str, kernel: Kernel) -> list[int]:
+def cgroup_pids(path: str, kernel: Kernel) -> list[int]:
+    """The processes of the cgroup v2 group ``path`` (absolute, or under /sys/fs/cgroup) and of its
+    descendants; InvalidInputError when it is not a group or holds no process."""
     relative = path.strip()
     root = str(kernel.path(CGROUP_ROOT))
     if relative.startswith(root):

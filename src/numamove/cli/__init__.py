@@ -30,7 +30,8 @@ def __getattr__(name: str) -> Any:
     import importlib
 
     # each module registers its command
-    commands = ("nodes", "where", "map", "move", "migrate", "profile", "report", "doctor", "plan", "apply")
+    commands = ("nodes", "where", "map", "move", "migrate", "profile", "report", "doctor", "plan", "apply",
+                "daemon")
     for command in commands:
         importlib.import_module(f"numamove.cli.{command}")
     from numamove.cli.app import main
