@@ -112,7 +112,7 @@ def test_an_unknown_policy_lists_the_known_ones() -> None:
     ("tiering", {"budget": "1"}, "tiering option budget"),
     ("balance", {"hold": "x"}, "balance option hold must be a whole number from 0 to 1000, not 'x'"),
     ("log", {"mostly": "1.5"}, "log option mostly must be a number from 0 to 1"),
-    ("log", {"headroom": "60%"}, "log option headroom must be a number from 0 to 50"),
+    ("log", {"headroom": "96%"}, "log option headroom must be a number from 0 to 95"),
 ])
 def test_bad_options_are_named(name: str, options: dict[str, str], message: str) -> None:
     with pytest.raises(InvalidInputError) as caught:

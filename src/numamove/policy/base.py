@@ -26,7 +26,8 @@ __all__ = ["COMMON_OPTIONS", "REGISTRY", "Policy", "PolicyRegistry", "Settings",
 COMMON_OPTIONS: dict[str, str] = {
     "budget": "the most bytes one plan moves (default 1G; 4K to 1T)",
     "hold": "intervals a range that moved stays where it went (default 3; 0 to 1000)",
-    "headroom": "the share of each node's memory kept free (default 0.05; 0 to 0.5)",
+    "headroom": ("the share of each node's memory kept free (default 0.05; 0 to 0.95: an operator may "
+                 "keep most of a fast node for other programs)"),
     "min_heat": "the least heat that counts as hot, in the profile's heat unit (default: any heat above 0)",
 }
 
@@ -48,7 +49,7 @@ def read_settings(options: Mapping[str, str], policy: str) -> Settings:
     """The shared options among ``options`` (a policy's own are checked by the policy)."""
     budget = parse_size(options.get("budget", "1G"), f"{policy} option budget", low=4096, high=1 << 40)
     hold = _whole(options.get("hold", "3"), f"{policy} option hold", 0, 1000)
-    headroom = fraction(options.get("headroom", "0.05"), f"{policy} option headroom", 0.0, 0.5)
+    headroom = fraction(options.get("headroom", "0.05"), f"{policy} option headroom", 0.0, 0.95)
     min_heat = number(options.get("min_heat", "0"), f"{policy} option min_heat", 0.0, 1e18)
     return Settings(budget, hold, headroom, min_heat)
 
