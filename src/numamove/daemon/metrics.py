@@ -130,7 +130,7 @@ class DaemonMetrics:
             if outcome.result is not None:
                 pairs = outcome.result.moved.items()
                 for status, count in outcome.result.failed.items():
-                    name = status_name(status)
+                    name = _errno_label(status)
                     failed[name] = failed.get(name, 0) + count
             else:
                 pairs = {(outcome.move.source, outcome.move.target): outcome.moved}.items()
@@ -224,6 +224,12 @@ class DaemonMetrics:
 def _remove(metric: MetricWrapperBase, values: Sequence[str]) -> None:
     with contextlib.suppress(KeyError):  # older prometheus-client raises on a label set it lacks
         metric.remove(*values)
+
+
+def _errno_label(status: int) -> str:
+    """"EBUSY" for -EBUSY (status_name says "-EBUSY"); an unknown status stays its number."""
+    name = status_name(status)
+    return name[1:] if name.startswith("-E") else name
 
 
 def _amount(seconds: float) -> float:
