@@ -13,8 +13,10 @@ from typing import Any
 import pytest
 
 from numamove.daemon.metrics import DaemonMetrics
-from numamove.daemon.server import DEFAULT_ADDRESS, StatusServer, _bind_error
+from numamove.daemon.server import DEFAULT_ADDRESS, StatusServer, _bind_error, cycle_status
 from numamove.errors import InvalidInputError, NumaMoveError
+
+from .test_daemon_metrics import PAGE, applied, move, plan
 
 
 def status() -> dict[str, Any]:
@@ -181,3 +183,23 @@ def test_scrapes_while_the_loop_observes(server: StatusServer, metrics: DaemonMe
         thread.join()
     assert answers == [200] * 40
     assert metrics.value("numamove_cycles_total", selection="s1") == 40
+
+
+def test_cycle_status_is_the_plan_and_result_in_short() -> None:
+    moves = (move("promote", 2, 0, 100), move("demote", 0, 2, 60, 200))
+    shown = cycle_status(plan(*moves), applied(), PAGE)
+    assert shown["plan"] == {"policy": "tiering", "created": 0.0, "moves": 2, "pages": 160,
+                             "bytes": 160 * PAGE, "locality_bytes": 0, "promote_bytes": 100 * PAGE,
+                             "demote_bytes": 60 * PAGE, "balance_bytes": 0, "notes": []}
+    assert shown["result"] == {
+        "pages_moved": 167, "bytes_moved": 167 * PAGE,
+        "moved": [{"from": 0, "to": 1, "direction": "demote", "pages": 10, "bytes": 10 * PAGE},
+                  {"from": 0, "to": 2, "direction": "demote", "pages": 50, "bytes": 50 * PAGE},
+                  {"from": 1, "to": 0, "direction": "locality", "pages": 7, "bytes": 7 * PAGE},
+                  {"from": 2, "to": 0, "direction": "promote", "pages": 100, "bytes": 100 * PAGE}],
+        "failed": {"EBUSY": 5, "ENOMEM": 3},
+        "moves": {"partly moved": 1, "moved": 2, "skipped": 1, "not run": 1},
+        "problems": [], "stopped": None}
+    assert json.loads(json.dumps(shown, allow_nan=False)) == shown
+    assert cycle_status(plan(), None, PAGE)["result"] is None  # a dry run plans only
+    assert cycle_status(None, None, PAGE) == {"plan": None, "result": None}

@@ -42,7 +42,7 @@ from numamove.move.apply import ApplyResult
 from numamove.move.result import status_name
 from numamove.policy.plan import Plan
 
-__all__ = ["CONTENT_TYPE", "CYCLE_BUCKETS", "DaemonMetrics"]
+__all__ = ["CONTENT_TYPE", "CYCLE_BUCKETS", "DaemonMetrics", "failed_pages", "moved_pages"]
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 """The Content-Type of ``render()``: Prometheus' text format 0.0.4 (what every Prometheus reads)."""
@@ -123,28 +123,15 @@ class DaemonMetrics:
 
         ``page_size`` turns base pages into bytes (the pages of numamove.move are base pages).
         """
-        moved: dict[tuple[str, str, str], int] = {}
-        failed: dict[str, int] = {}
-        for outcome in result.outcomes:
-            kind = outcome.move.kind
-            if outcome.result is not None:
-                pairs = outcome.result.moved.items()
-                for status, count in outcome.result.failed.items():
-                    name = _errno_label(status)
-                    failed[name] = failed.get(name, 0) + count
-            else:
-                pairs = {(outcome.move.source, outcome.move.target): outcome.moved}.items()
-            for (from_node, to_node), pages in pairs:
-                if pages > 0:
-                    key = (str(from_node), str(to_node), kind)
-                    moved[key] = moved.get(key, 0) + pages
+        moved = moved_pages(result)
+        failed = failed_pages(result)
         with self._lock:
             for (source, target, kind), pages in moved.items():
-                self._child(self.moved_pages, selection, source, target, kind).inc(pages)
-                self._child(self.moved_bytes, selection, source, target, kind).inc(pages * page_size)
+                labels = (str(source), str(target), kind)
+                self._child(self.moved_pages, selection, *labels).inc(pages)
+                self._child(self.moved_bytes, selection, *labels).inc(pages * page_size)
             for name, count in failed.items():
-                if count > 0:
-                    self._child(self.failed_pages, selection, name).inc(count)
+                self._child(self.failed_pages, selection, name).inc(count)
             self._child(self.moves_skipped, selection).inc(result.skipped)
 
     def observe_cycle(self, selection: str, seconds: float, tracker_cpu_seconds: float,
@@ -224,6 +211,35 @@ class DaemonMetrics:
 def _remove(metric: MetricWrapperBase, values: Sequence[str]) -> None:
     with contextlib.suppress(KeyError):  # older prometheus-client raises on a label set it lacks
         metric.remove(*values)
+
+
+def moved_pages(result: ApplyResult) -> dict[tuple[int, int, str], int]:
+    """Base pages moved per (source node, target node, the move's kind), as they landed: a page the
+    mover placed on another node (its target was full) counts on the pair it took."""
+    moved: dict[tuple[int, int, str], int] = {}
+    for outcome in result.outcomes:
+        if outcome.result is not None:
+            pairs = outcome.result.moved.items()
+        else:
+            pairs = {(outcome.move.source, outcome.move.target): outcome.moved}.items()
+        for (source, target), pages in pairs:
+            if pages > 0:
+                key = (source, target, outcome.move.kind)
+                moved[key] = moved.get(key, 0) + pages
+    return moved
+
+
+def failed_pages(result: ApplyResult) -> dict[str, int]:
+    """Base pages that could move but did not, per errno name ("EBUSY"); shared pages left in place
+    are not failures (numamove.move.result.MoveResult.failed)."""
+    failed: dict[str, int] = {}
+    for outcome in result.outcomes:
+        if outcome.result is not None:
+            for status, count in outcome.result.failed.items():
+                if count > 0:
+                    name = _errno_label(status)
+                    failed[name] = failed.get(name, 0) + count
+    return failed
 
 
 def _errno_label(status: int) -> str:

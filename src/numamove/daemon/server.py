@@ -27,10 +27,12 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import urlsplit
 
-from numamove.daemon.metrics import CONTENT_TYPE, DaemonMetrics
+from numamove.daemon.metrics import CONTENT_TYPE, DaemonMetrics, failed_pages, moved_pages
 from numamove.errors import InvalidInputError
+from numamove.move.apply import ApplyResult
+from numamove.policy.plan import KINDS, Plan
 
-__all__ = ["DEFAULT_ADDRESS", "DEFAULT_PORT", "StatusServer"]
+__all__ = ["DEFAULT_ADDRESS", "DEFAULT_PORT", "StatusServer", "cycle_status"]
 
 DEFAULT_ADDRESS = "127.0.0.1"
 DEFAULT_PORT = 9464
@@ -117,6 +119,40 @@ class StatusServer:
             text = str(error) or type(error).__name__
             return 500, _json({"error": f"status failed: {type(error).__name__}: {text}"})
         return 200, body.encode() + b"\n"
+
+
+def cycle_status(plan: Plan | None, result: ApplyResult | None, page_size: int) -> dict[str, Any]:
+    """A cycle's plan and result as /status shows them: sizes and tallies, not the moves (a plan can
+    hold thousands; ``numamove plan``/``apply`` write them whole). ``result`` is None in a dry run.
+
+    ::
+
+        {"plan": {"policy": "tiering", "created": 1764650000.0, "moves": 3, "pages": 4096,
+                  "bytes": 16777216, "promote_bytes": ..., "demote_bytes": ..., "locality_bytes": ...,
+                  "balance_bytes": ..., "notes": [...]},
+         "result": {"pages_moved": 4000, "bytes_moved": 16384000,
+                    "moved": [{"from": 2, "to": 0, "direction": "promote", "pages": 4000, "bytes": ...}],
+                    "failed": {"EBUSY": 96}, "moves": {"moved": 2, "skipped": 1},
+                    "problems": [], "stopped": null}}
+    """
+    shown: dict[str, Any] = {"plan": None, "result": None}
+    if plan is not None:
+        summary = plan.summary()
+        shown["plan"] = {"policy": plan.policy, "created": plan.created, "moves": summary["moves"],
+                         "pages": summary["pages"], "bytes": summary["pages"] * plan.page_size,
+                         **{f"{kind}_bytes": summary[f"{kind}_bytes"] for kind in KINDS},
+                         "notes": list(plan.notes)}
+    if result is not None:
+        states: dict[str, int] = {}
+        for outcome in result.outcomes:
+            states[outcome.state] = states.get(outcome.state, 0) + 1
+        moved = [{"from": source, "to": target, "direction": kind, "pages": pages, "bytes": pages * page_size}
+                 for (source, target, kind), pages in sorted(moved_pages(result).items())]
+        shown["result"] = {"pages_moved": result.pages_moved, "bytes_moved": result.pages_moved * page_size,
+                           "moved": moved, "failed": failed_pages(result), "moves": states,
+                           "problems": list(result.outcome.problems),
+                           "stopped": "interrupted" if result.outcome.interrupted else None}
+    return shown
 
 
 def _bind_error(address: str, port: int, error: OSError) -> str:
