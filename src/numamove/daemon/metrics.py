@@ -32,11 +32,12 @@ from __future__ import annotations
 import contextlib
 import math
 import threading
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import TypeVar
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, ProcessCollector, generate_latest
 from prometheus_client.metrics import MetricWrapperBase
+from prometheus_client.metrics_core import Metric
 
 from numamove.move.apply import ApplyResult
 from numamove.move.result import status_name
@@ -181,8 +182,10 @@ class DaemonMetrics:
     # --- reading -------------------------------------------------------------------------------------
 
     def render(self) -> bytes:
-        """The metrics in Prometheus' text format (``CONTENT_TYPE``)."""
-        return generate_latest(self.registry)
+        """The metrics in Prometheus' text format (``CONTENT_TYPE``), without prometheus-client's
+        ``*_created`` series: in this format they are gauges of their own that double the series
+        count (prometheus-client's switch for them is process-wide, so they are left out here)."""
+        return generate_latest(_WithoutCreated(self.registry))
 
     def value(self, name: str, **labels: str) -> float | None:
         """One sample's value by its full name (``numamove_cycles_total``), None when absent."""
@@ -211,6 +214,19 @@ class DaemonMetrics:
 def _remove(metric: MetricWrapperBase, values: Sequence[str]) -> None:
     with contextlib.suppress(KeyError):  # older prometheus-client raises on a label set it lacks
         metric.remove(*values)
+
+
+class _WithoutCreated:
+    """A registry's metrics less the ``*_created`` samples of counters and histograms."""
+
+    def __init__(self, registry: CollectorRegistry) -> None:
+        self.registry = registry
+
+    def collect(self) -> Iterator[Metric]:
+        for family in self.registry.collect():  # fresh families at each call: ours to trim
+            if family.type in ("counter", "histogram"):
+                family.samples = [sample for sample in family.samples if not sample.name.endswith("_created")]
+            yield family
 
 
 def moved_pages(result: ApplyResult) -> dict[tuple[int, int, str], int]:
