@@ -276,3 +276,17 @@ def test_the_fast_tier_is_the_lowest_tier_else_the_nodes_with_cpus() -> None:
     assert fast_nodes(untiered) == {0, 1}
     flat = (NodeState(0, True, True, 1, 1), NodeState(1, True, True, 1, 1))
     assert hot_shares(snapshot(region(0, {0: 5, 1: 5}, 1.0, {0: 1.0}), nodes=flat)) == (0.5, 1.0)
+
+
+def test_a_snapshot_sets_the_hot_shares() -> None:
+    metrics = DaemonMetrics(process=False)
+    hot = region(0, {0: 30, 2: 10}, 2.0, {0: 1.0})
+    warm = region(100, {2: 60}, 1.0, {1: 1.0})
+    metrics.observe_snapshot("db", snapshot(hot, warm))
+    assert metrics.value("numamove_hot_local_ratio", selection="db") == pytest.approx(60 / 140)
+    assert metrics.value("numamove_hot_top_tier_ratio", selection="db") == pytest.approx(60 / 140)
+    metrics.observe_snapshot("db", snapshot(hot, warm), min_heat=2.0)
+    assert metrics.value("numamove_hot_local_ratio", selection="db") == pytest.approx(0.75)
+    metrics.observe_snapshot("db", snapshot(region(0, {2: 10}, 1.0, None)))  # no accessing nodes known
+    assert metrics.value("numamove_hot_local_ratio", selection="db") is None
+    assert metrics.value("numamove_hot_top_tier_ratio", selection="db") == 0.0

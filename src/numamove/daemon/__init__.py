@@ -1,13 +1,12 @@
-"""The daemon: tracker -> policy -> move in a loop, for the processes a config selects.
+"""The daemon: automatic page migration as a service (``numamove daemon``).
 
-Its modules:
-
-- ``loop``: the cycle per selection (find processes, track, plan, apply), signals (SIGHUP reloads,
-  SIGTERM/SIGINT stop after the running batch), ``--once`` and ``--dry-run``;
-- ``config``: the TOML config and its schema (selections, trackers, policies, intervals, budgets);
-- ``metrics``: the Prometheus metrics (``DaemonMetrics``, its own registry);
-- ``server``: the HTTP endpoint on 127.0.0.1 by default (``GET /metrics``, ``GET /status``);
+- ``config``: the TOML configuration and its schema (selections, metrics, logging).
+- ``selection``: which processes a selection names now.
+- ``loop``: the Daemon object: per selection, every interval, profile -> plan -> apply.
+- ``metrics``: the Prometheus metrics (``DaemonMetrics``, in a registry of its own).
+- ``server``: the HTTP endpoint, 127.0.0.1 by default: ``GET /metrics`` and ``GET /status``.
 - ``notify``: systemd's READY=1 and WATCHDOG=1 on $NOTIFY_SOCKET.
 
-It shares move/, policy/ and trackers/ with the command line, and never imports numamove.cli.
+It uses the library as ``plan`` and ``apply`` do (numamove.planning, numamove.policy,
+numamove.move.apply) and never imports numamove.cli: the command prints its events.
 """

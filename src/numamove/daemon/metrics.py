@@ -41,7 +41,9 @@ from prometheus_client.metrics_core import Metric
 
 from numamove.move.apply import ApplyResult
 from numamove.move.result import status_name
+from numamove.policy.measures import hot_shares
 from numamove.policy.plan import Plan
+from numamove.policy.snapshot import Snapshot
 
 __all__ = ["CONTENT_TYPE", "CYCLE_BUCKETS", "DaemonMetrics", "failed_pages", "moved_pages"]
 
@@ -161,6 +163,12 @@ class DaemonMetrics:
                     self._drop(gauge, selection)
                 else:
                     self._child(gauge, selection).set(min(1.0, max(0.0, value)))
+
+    def observe_snapshot(self, selection: str, snapshot: Snapshot, min_heat: float = 0.0) -> None:
+        """The hot shares of the snapshot a plan was made from (``set_hot_share`` of
+        numamove.policy.measures.hot_shares: hot is a heat above 0 and at least ``min_heat``)."""
+        local, top_tier = hot_shares(snapshot, min_heat)
+        self.set_hot_share(selection, local, top_tier)
 
     def set_processes(self, selection: str, count: int) -> None:
         """How many processes the selection manages now."""
