@@ -108,7 +108,7 @@ class _Planner:
         if region.heat > 0:
             return f"cold: {heat_text(region.heat, self.snapshot)}, below the hot threshold"
         seconds = self.snapshot.seconds
-        return f"cold: no access in {seconds:g} s" if seconds > 0 else "cold: no access seen"
+        return f"cold: no access in {seconds:.3g} s" if seconds > 0 else "cold: no access seen"
 
 
 class TieringPolicy:
