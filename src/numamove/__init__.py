@@ -11,6 +11,7 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from numamove.daemon.loop import Daemon
     from numamove.doctor import Diagnosis, diagnose
     from numamove.errors import (
         BadAddressError,
@@ -32,6 +33,7 @@ if TYPE_CHECKING:
     from numamove.kernel import Kernel
     from numamove.kernel.syscalls import MPOL_MF_MOVE, MPOL_MF_MOVE_ALL, MPOL_MF_STRICT
     from numamove.model import Application, PagePlacement, ProcessMemory, ThreadPlacement, Vma, VmaKind
+    from numamove.move.apply import ApplyResult, apply_plan
     from numamove.move.engine import move_units
     from numamove.move.from_scan import units_from_scan
     from numamove.move.mempolicy import (
@@ -46,7 +48,12 @@ if TYPE_CHECKING:
     from numamove.move.pages import BATCH_PAGES, migrate_pages, move_pages
     from numamove.move.result import MoveResult
     from numamove.nodemask import format_nodemask, parse_cpulist, parse_nodemask
+    from numamove.planning.run import plan_from_report, record_report
+    from numamove.planning.snapshot import take_snapshot
+    from numamove.policy.base import Policy
     from numamove.policy.choosers import balance, by_source, interleave, one_node, remap_nodes, thread_nodes
+    from numamove.policy.plan import Move, Plan
+    from numamove.policy.snapshot import Snapshot
     from numamove.policy.units import Units
     from numamove.scan import scan_application, scan_process
     from numamove.status import PageStatus, describe_status, status_counts
@@ -119,6 +126,16 @@ _HOMES = {
     "tracking": "numamove.trackers.base",
     "Diagnosis": "numamove.doctor",
     "diagnose": "numamove.doctor",
+    "Policy": "numamove.policy.base",
+    "Plan": "numamove.policy.plan",
+    "Move": "numamove.policy.plan",
+    "Snapshot": "numamove.policy.snapshot",
+    "take_snapshot": "numamove.planning.snapshot",
+    "plan_from_report": "numamove.planning.run",
+    "record_report": "numamove.planning.run",
+    "ApplyResult": "numamove.move.apply",
+    "apply_plan": "numamove.move.apply",
+    "Daemon": "numamove.daemon.loop",
 }
 
 
@@ -145,7 +162,9 @@ __all__ = [
     "MPOL_MF_MOVE_ALL",
     "MPOL_MF_STRICT",
     "Application",
+    "ApplyResult",
     "BadAddressError",
+    "Daemon",
     "Diagnosis",
     "InputTypeError",
     "InvalidInputError",
@@ -154,6 +173,7 @@ __all__ = [
     "KernelError",
     "MemPolicy",
     "Mode",
+    "Move",
     "MoveResult",
     "NoSuchProcessError",
     "Node",
@@ -165,8 +185,11 @@ __all__ = [
     "OutOfMemoryError",
     "PagePlacement",
     "PageStatus",
+    "Plan",
+    "Policy",
     "ProcessMemory",
     "Region",
+    "Snapshot",
     "ThreadPlacement",
     "TooManyPagesError",
     "Topology",
@@ -178,6 +201,7 @@ __all__ = [
     "Vma",
     "VmaKind",
     "__version__",
+    "apply_plan",
     "balance",
     "by_source",
     "describe_status",
@@ -193,13 +217,16 @@ __all__ = [
     "one_node",
     "parse_cpulist",
     "parse_nodemask",
+    "plan_from_report",
     "read_topology",
+    "record_report",
     "remap_nodes",
     "resolve_targets",
     "scan_application",
     "scan_process",
     "set_mempolicy",
     "status_counts",
+    "take_snapshot",
     "thread_nodes",
     "tracking",
     "units_from_scan",
