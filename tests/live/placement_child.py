@@ -1,9 +1,10 @@
 """A workload for plan and apply: named buffers placed on chosen nodes, some hammered, all checked.
 
 Run as ``python placement_child.py CONFIG_JSON``. CONFIG: {"hammer_cpus": [..],
-"buffers": [{"name", "mib", "shared", "hot", "node"}]}. Each buffer is mapped
+"buffers": [{"name", "mib", "shared", "hot", "node", "fill"}]}. Each buffer is mapped
 (MAP_SHARED anonymous, i.e. shmem, or private), bound to its node while it is
-filled with seeded random bytes, then its policy is reset (the pages stay). A
+filled with seeded random bytes (or with ones, "fill": "ones", quick for a
+balloon, and not checked), then its policy is reset (the pages stay). A
 thread pinned to ``hammer_cpus`` adds 1 to the first 8 bytes of every page of
 the hot buffers, pass after pass, flushing its TLB after each pass (see
 hotset_child.py: without it DAMON sees no access in the emulated guest).
@@ -48,10 +49,15 @@ def main() -> None:
         words = np.frombuffer(area, dtype=np.uint64)
         base = words.ctypes.data
         numamove.mbind(base, len(area), numamove.Mode.BIND, [spec["node"]])
-        words[:] = rng.integers(0, 1 << 63, size=len(words), dtype=np.uint64)
-        words[::WORDS] = 0
+        if spec.get("fill", "random") == "ones":
+            words[::WORDS] = 1
+            expected = ""
+        else:
+            words[:] = rng.integers(0, 1 << 63, size=len(words), dtype=np.uint64)
+            words[::WORDS] = 0
+            expected = checksum(words)
         numamove.mbind(base, len(area), numamove.Mode.DEFAULT)
-        buffers[spec["name"]] = (area, words, spec, checksum(words))
+        buffers[spec["name"]] = (area, words, spec, expected)
     hot = [words[::WORDS] for _, words, spec, _ in buffers.values() if spec["hot"]]
     stop = threading.Event()
     started = threading.Event()
@@ -80,7 +86,7 @@ def main() -> None:
             worker.join()
             bad = []
             for name, (_, words, spec, expected) in buffers.items():
-                if checksum(words) != expected:
+                if expected and checksum(words) != expected:
                     bad.append(f"{name}: contents changed")
                 counters = words[::WORDS]
                 if spec["hot"] and not (counters == counters[0]).all():

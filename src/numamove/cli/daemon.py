@@ -44,6 +44,20 @@ def event_printer(form: str) -> Any:
     return show
 
 
+def watchdog(notifier: Any) -> Any:
+    """WATCHDOG=1 at most every tenth of systemd's watchdog interval (nothing outside systemd)."""
+    interval = notifier.watchdog_interval
+    last = [0.0]
+
+    def alive() -> None:
+        now = time.monotonic()
+        if interval is not None and now - last[0] >= interval / 10:
+            last[0] = now
+            notifier.watchdog()
+
+    return alive
+
+
 @main.command()
 @shared_help
 @click.option("--config", "config_path", required=True, metavar="FILE", help="The TOML configuration.")
@@ -81,7 +95,24 @@ def daemon(kernel: Kernel, config_path: str, once: bool, dry_run: bool, check: b
                        f"{','.join(trackers)}{extra}, every {selection.interval:g} s")
         click.echo(f"{config_path}: ok")
         return
-    runner = Daemon(kernel, config, dry_run=dry_run, log=event_printer(config.daemon.log))
-    runner.start()
+    from numamove.daemon.metrics import DaemonMetrics
+    from numamove.daemon.notify import Notifier
+    from numamove.daemon.server import StatusServer
+
+    metrics = DaemonMetrics()
+    runner = Daemon(kernel, config, dry_run=dry_run, log=event_printer(config.daemon.log), metrics=metrics)
+    server = (StatusServer(config.metrics.address, config.metrics.port, metrics, runner.status)
+              if config.metrics.enabled and not once else None)
+    notifier = Notifier.from_environment()
     with stop_flag([signal.SIGINT, signal.SIGTERM]) as stop, requests([signal.SIGHUP]) as reload:
-        runner.run(stop=stop, reload_requested=reload, load=lambda: load_config(config_path), once=once)
+        runner.start()  # trackers chosen (or refused) before the port is taken
+        if server is not None:
+            server.start()  # a taken port is one line and exit 1
+        try:
+            notifier.ready()
+            runner.run(stop=stop, reload_requested=reload, load=lambda: load_config(config_path), once=once,
+                       alive=watchdog(notifier))
+        finally:
+            notifier.stopping()
+            if server is not None:
+                server.stop()

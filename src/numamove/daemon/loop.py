@@ -53,7 +53,8 @@ class Metrics(Protocol):
     def observe_apply(self, selection: str, result: ApplyResult, page_size: int) -> None: ...
     def observe_cycle(self, selection: str, seconds: float, tracker_cpu_seconds: float,
                       mover_cpu_seconds: float) -> None: ...
-    def observe_snapshot(self, selection: str, snapshot: Snapshot) -> None: ...
+    def observe_snapshot(self, selection: str, snapshot: Snapshot, min_heat: float = 0.0) -> None: ...
+    def set_processes(self, selection: str, count: int) -> None: ...
     def observe_error(self, selection: str, kind: str) -> None: ...
     def forget(self, selection: str) -> None: ...
 
@@ -122,6 +123,10 @@ class Daemon:
         self.kernel, self.config, self.dry_run = kernel, config, dry_run
         self.log, self.metrics, self.clock, self.sleep = log, metrics, clock, sleep
         self.states: dict[str, SelectionState] = {}
+        self._alive: Callable[[], object] = lambda: None
+
+    def _ping(self) -> None:
+        self._alive()
 
     def _event(self, event: str, **fields: Any) -> None:
         self.log({"time": time.time(), "event": event, **fields})
@@ -163,13 +168,15 @@ class Daemon:
 
     def run(self, *, stop: Callable[[], bool], reload_requested: Callable[[], bool] = lambda: False,
             load: Callable[[], DaemonConfig] | None = None, once: bool = False,
-            alive: Callable[[], None] = lambda: None) -> None:
+            alive: Callable[[], object] = lambda: None) -> None:
         """Cycle every selection when it is due until ``stop()``; ``once``: one cycle each, then return.
 
         ``reload_requested()`` (SIGHUP) makes it ``load()`` the config again; a bad
         one is an "error" event and the old config keeps running. ``alive()`` is
-        called between steps (the systemd watchdog).
+        called between steps and inside them (each profile interval, each batch
+        moved): the systemd watchdog, which a long paced move must not starve.
         """
+        self._alive = alive
         if not self.states:
             self.start()
         while not stop():
@@ -192,7 +199,7 @@ class Daemon:
         self._event("stop", reason="stopped" if stop() else "once")
 
     def _nap(self, stop: Callable[[], bool], reload_requested: Callable[[], bool],
-             alive: Callable[[], None]) -> None:
+             alive: Callable[[], object]) -> None:
         del reload_requested  # a reload is taken at the top of the loop, after this nap
         upcoming = min((state.due for state in self.states.values()), default=self.clock() + 1)
         while not stop() and self.clock() < upcoming:
@@ -226,6 +233,7 @@ class Daemon:
                         cpu_seconds=round(time.process_time() - cpu, 3), pids=state.pids)
             if self.metrics is not None:
                 self.metrics.observe_cycle(name, seconds, tracker_cpu, mover_cpu)
+                self.metrics.set_processes(name, len(state.pids))
 
     def _profile_plan_apply(self, state: SelectionState, pids: list[int],
                             stop: Callable[[], bool]) -> tuple[float, float]:
@@ -234,7 +242,8 @@ class Daemon:
         registry = trackers_base.REGISTRY
         trackers = registry.build(self.kernel, pids, state.trackers, selection.tracker_options)
         report, recording = record_report(self.kernel, pids, trackers, interval=selection.sample,
-                                          duration=selection.profile, spec=name, stop=stop)
+                                          duration=selection.profile, spec=name, stop=stop,
+                                          on_interval=lambda progress: self._ping())
         tracker_cpu = time.process_time() - cpu
         if recording.reason == "interrupted" or stop():
             return tracker_cpu, 0.0
@@ -249,14 +258,16 @@ class Daemon:
                     notes=list(plan.notes))
         if self.metrics is not None:
             self.metrics.observe_plan(name, plan)
-            self.metrics.observe_snapshot(name, snapshot)
+            min_heat = float(selection.policy_options.get("min_heat", "0") or 0)
+            self.metrics.observe_snapshot(name, snapshot, min_heat)
         if self.dry_run or not plan.moves or stop():
             return tracker_cpu, 0.0
         cpu = time.process_time()
         plan = _without_exited(self.kernel, plan)
         rate = None if selection.rate is None else selection.rate * 1e6
         try:
-            result = apply_plan(self.kernel, plan, rate=rate, stop=stop)
+            result = apply_plan(self.kernel, plan, rate=rate, stop=stop,
+                                progress=lambda done, total: self._ping())
         except NoSuchProcessError as error:  # one exited between the plan and the move: next cycle
             self._event("error", selection=name, kind="exited", message=str(error))
             return tracker_cpu, time.process_time() - cpu
