@@ -824,7 +824,8 @@ def test_another_users_process_moves_nothing(layout: Layout, region: MakeRegion)
 
     reported = as_nobody(move_parents_pages)
     assert (reported["code"], reported["stdout"], reported["stderr"]) == (
-        1, "", f"numamove: error: pid {parent} belongs to another user: moving its pages needs CAP_SYS_NICE\n"
+        1, "", f"numamove: error: pid {parent} belongs to another user: moving its pages needs CAP_SYS_NICE "
+        "and CAP_SYS_PTRACE (root has both)\n"
     ), reported
     assert r.where().tolist() == [zero] * 16
     assert r.intact()

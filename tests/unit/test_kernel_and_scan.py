@@ -103,9 +103,11 @@ def test_the_default_kernel_is_supplied_in_one_place() -> None:
     (errno.ENOENT, NoSuchProcessError, "no such process: pid 42"),
     (errno.ESRCH, NoSuchProcessError, "no such process: pid 42"),
     (errno.EACCES, NotPermittedError,
-     "cannot read the memory of pid 42: another user's process needs root or CAP_SYS_PTRACE"),
+     "cannot read the memory of pid 42: another user's process needs root (CAP_SYS_PTRACE, and "
+     "CAP_DAC_READ_SEARCH for its pagemap)"),
     (errno.EPERM, NotPermittedError,
-     "cannot read the memory of pid 42: another user's process needs root or CAP_SYS_PTRACE"),
+     "cannot read the memory of pid 42: another user's process needs root (CAP_SYS_PTRACE, and "
+     "CAP_DAC_READ_SEARCH for its pagemap)"),
     (errno.ENOMEM, OutOfMemoryError, "cannot read /proc/42/maps: Cannot allocate memory"),
     (errno.EIO, KernelError, "cannot read /proc/42/maps: Input/output error"),
 ])
@@ -129,7 +131,8 @@ def test_causes_read_the_same_in_translation_and_in_pre_checks() -> None:
     assert explain.move_all_needs_cap_sys_nice("--all (MPOL_MF_MOVE_ALL)") == (
         "--all (MPOL_MF_MOVE_ALL) needs CAP_SYS_NICE")
     assert explain.another_users_process(5) == (
-        "pid 5 belongs to another user: moving its pages needs CAP_SYS_NICE")
+        "pid 5 belongs to another user: moving its pages needs CAP_SYS_NICE and CAP_SYS_PTRACE "
+        "(root has both)")
     offline = CallFacts(pid=0, flags=MPOL_MF_MOVE_ALL, nodes=frozenset({7}),
                         online_nodes=lambda: frozenset({0, 1, 2}), can_move_all=lambda: False)
     said = {err: str(translate(err, "move_pages", offline))

@@ -111,7 +111,7 @@ def daemon(kernel: Kernel, config_path: str, once: bool, dry_run: bool, check: b
         try:
             notifier.ready()
             runner.run(stop=stop, reload_requested=reload, load=lambda: load_config(config_path), once=once,
-                       alive=watchdog(notifier))
+                       alive=watchdog(notifier), reloading=notifier.reloading, reloaded=notifier.ready)
         finally:
             notifier.stopping()
             if server is not None:

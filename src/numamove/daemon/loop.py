@@ -21,6 +21,7 @@ the mover's (move_pages(2)), all through a Kernel.
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
@@ -164,27 +165,34 @@ class Daemon:
 
     def status(self) -> dict[str, Any]:
         """What ``GET /status`` answers: each selection, its processes, its last plan and result."""
-        return {"dry_run": self.dry_run, "selections": [state.to_dict() for state in self.states.values()]}
+        from numamove import __version__
+
+        return {"version": __version__, "pid": os.getpid(), "dry_run": self.dry_run,
+                "selections": [state.to_dict() for state in self.states.values()]}
 
     def run(self, *, stop: Callable[[], bool], reload_requested: Callable[[], bool] = lambda: False,
             load: Callable[[], DaemonConfig] | None = None, once: bool = False,
-            alive: Callable[[], object] = lambda: None) -> None:
+            alive: Callable[[], object] = lambda: None, reloading: Callable[[], object] = lambda: None,
+            reloaded: Callable[[], object] = lambda: None) -> None:
         """Cycle every selection when it is due until ``stop()``; ``once``: one cycle each, then return.
 
         ``reload_requested()`` (SIGHUP) makes it ``load()`` the config again; a bad
         one is an "error" event and the old config keeps running. ``alive()`` is
         called between steps and inside them (each profile interval, each batch
         moved): the systemd watchdog, which a long paced move must not starve.
+        ``reloading()`` and ``reloaded()`` frame a reload (systemd's RELOADING=1, then READY=1).
         """
         self._alive = alive
         if not self.states:
             self.start()
         while not stop():
             if reload_requested() and load is not None:
+                reloading()
                 try:
                     self.reload(load())
                 except (ConfigError, InvalidInputError) as error:
                     self._event("error", kind="config", message=f"{error} (the running config stays)")
+                reloaded()
             now = self.clock()
             for state in list(self.states.values()):
                 if stop():

@@ -66,10 +66,13 @@ def move_all_needs_cap_sys_nice(flag: str = "MPOL_MF_MOVE_ALL") -> str:
 
 
 def another_users_process(pid: int) -> str:
-    """EPERM: the process belongs to another user."""
-    return f"{who(pid)} belongs to another user: moving its pages needs CAP_SYS_NICE"
+    """EPERM: the process belongs to another user (move_pages(2) checks ptrace access, migrate_pages(2)
+    CAP_SYS_NICE)."""
+    return (f"{who(pid)} belongs to another user: moving its pages needs CAP_SYS_NICE and "
+            "CAP_SYS_PTRACE (root has both)")
 
 
 def cannot_read_memory(pid: int) -> str:
     """EACCES/EPERM on /proc/PID/{maps,numa_maps,pagemap}: ptrace access mode checks refused."""
-    return f"cannot read the memory of pid {pid}: another user's process needs root or CAP_SYS_PTRACE"
+    return (f"cannot read the memory of pid {pid}: another user's process needs root (CAP_SYS_PTRACE, and "
+            "CAP_DAC_READ_SEARCH for its pagemap)")
