@@ -7,6 +7,7 @@ every page to node 0, each registered in a registry of the test's own.
 
 from __future__ import annotations
 
+import shutil
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, ClassVar
@@ -15,7 +16,7 @@ import pytest
 
 from numamove.daemon.config import DaemonConfig, parse_config
 from numamove.daemon.loop import Daemon
-from numamove.errors import InvalidInputError
+from numamove.errors import InvalidInputError, NoSuchProcessError
 from numamove.kernel import Kernel
 from numamove.policy import base as policy_base
 from numamove.trackers import TrackerRegistry, base
@@ -122,3 +123,18 @@ def test_a_stop_ends_the_loop_and_the_trackers_stop(kernel: Kernel) -> None:
     daemon.run(stop=lambda: next(asked, True))
     assert events[-1] == {**events[-1], "event": "stop", "reason": "stopped"}
     assert FakeTracker.calls.count("start") == FakeTracker.calls.count("stop") >= 1
+
+
+class ExitsAtStart(FakeTracker):
+    """The process exits just as the tracker starts (its /proc directory goes)."""
+
+    def start(self) -> None:
+        shutil.rmtree(self.kernel.path(f"proc/{self.pids[0]}"))
+        raise NoSuchProcessError(3, f"no such process: pid {self.pids[0]}", "")
+
+
+def test_a_process_that_exits_mid_cycle_drops_out_without_an_error(kernel: Kernel) -> None:
+    base.REGISTRY.register("exits", ExitsAtStart)
+    _, events = run_once(kernel, config(tracker='"exits"'))
+    assert [e["event"] for e in events] == ["start", "selection", "selection", "cycle", "stop"], events
+    assert events[2]["removed"] == [PID] and events[2]["pids"] == []

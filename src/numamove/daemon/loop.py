@@ -220,13 +220,18 @@ class Daemon:
         started, cpu = self.clock(), time.process_time()
         tracker_cpu = mover_cpu = 0.0
         try:
-            pids = matching_pids(self.kernel, state.selection)
-            if pids != state.pids:
-                added, removed = sorted(set(pids) - set(state.pids)), sorted(set(state.pids) - set(pids))
-                self._event("selection", selection=name, pids=pids, added=added, removed=removed)
-                state.pids = pids
-            if pids:
-                tracker_cpu, mover_cpu = self._profile_plan_apply(state, pids, stop)
+            pids = self._match(state)
+            for _ in range(2):  # a process that exits mid-cycle: once more without it
+                if not pids:
+                    break
+                try:
+                    tracker_cpu, mover_cpu = self._profile_plan_apply(state, pids, stop)
+                    break
+                except NoSuchProcessError:
+                    still = self._match(state)
+                    if still == pids:
+                        raise
+                    pids = still
             state.last_error = None
         except NumaMoveError as error:
             state.last_error = str(error)
@@ -242,6 +247,15 @@ class Daemon:
             if self.metrics is not None:
                 self.metrics.observe_cycle(name, seconds, tracker_cpu, mover_cpu)
                 self.metrics.set_processes(name, len(state.pids))
+
+    def _match(self, state: SelectionState) -> list[int]:
+        """The selection's processes now; a change is a "selection" event."""
+        pids = matching_pids(self.kernel, state.selection)
+        if pids != state.pids:
+            added, removed = sorted(set(pids) - set(state.pids)), sorted(set(state.pids) - set(pids))
+            self._event("selection", selection=state.selection.name, pids=pids, added=added, removed=removed)
+            state.pids = pids
+        return pids
 
     def _profile_plan_apply(self, state: SelectionState, pids: list[int],
                             stop: Callable[[], bool]) -> tuple[float, float]:
