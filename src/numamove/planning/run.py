@@ -31,8 +31,10 @@ def record_report(kernel: Kernel, pids: Sequence[int], trackers: Sequence[Tracke
     header = build_header(kernel, pids, [tracker.info for tracker in trackers], spec=spec or
                           ",".join(map(str, pids)), interval=interval)
     log = MemoryLog(header)
+    # place=False: the snapshot reads the placement once, afterwards; per interval it would cost a
+    # page-table walk of every process each time.
     recording = record(kernel, pids, trackers, interval=interval, duration=duration, writer=log, stop=stop,
-                       on_interval=on_interval)
+                       on_interval=on_interval, place=False)
     return analyze(log.objects()), recording
 
 

@@ -28,6 +28,7 @@ from dataclasses import dataclass
 
 from numamove.errors import InvalidInputError, NoSuchProcessError, NumaMoveError
 from numamove.kernel import Kernel
+from numamove.procfs.maps import parse_maps
 from numamove.profile.log import REASONS, Header, IntervalRecord, ProfileWriter, RegionRecord, VmasRecord
 from numamove.scan.regions import placement_frames, region_nodes, resident_nodes
 from numamove.targets import process_identity
@@ -107,7 +108,7 @@ def build_header(kernel: Kernel, pids: Sequence[int], infos: Sequence[TrackerInf
 
 def record(kernel: Kernel, pids: Sequence[int], trackers: Sequence[Tracker], *, interval: float,
            duration: float | None, writer: ProfileWriter, stop: Callable[[], object] | None = None,
-           on_interval: Callable[[Progress], None] | None = None, method: str = "auto",
+           on_interval: Callable[[Progress], None] | None = None, method: str = "auto", place: bool = True,
            clock: Callable[[], float] = time.monotonic,
            sleep: Callable[[float], None] = time.sleep) -> Recording:
     """Track ``pids`` with ``trackers`` (several run as one, :class:`Combined`) every ``interval``
@@ -122,7 +123,9 @@ def record(kernel: Kernel, pids: Sequence[int], trackers: Sequence[Tracker], *, 
     A tracker whose sample fails once one of its processes exited cannot go
     on without it: that ends the run with "target exited" too.
     ``method`` places pages by PFN ("pagemap"), move_pages ("query") or
-    whichever works ("auto"). ``clock`` and ``sleep`` are for tests.
+    whichever works ("auto"); ``place=False`` records no placement (regions
+    and mappings only), for a caller that reads it once afterwards.
+    ``clock`` and ``sleep`` are for tests.
     """
     if not (math.isfinite(interval) and interval > 0):
         raise InvalidInputError(f"the interval is a positive number of seconds, not {interval}")
@@ -137,7 +140,8 @@ def record(kernel: Kernel, pids: Sequence[int], trackers: Sequence[Tracker], *, 
             raise NoSuchProcessError(errno.ESRCH, f"no such process: pid {pid}", "")
         alive[pid] = ticks
     tracker = trackers[0] if len(trackers) == 1 else Combined(trackers)
-    loop = _Loop(kernel, alive, writer, placement_frames(kernel, method))
+    loop = _Loop(kernel, alive, writer, placement_frames(kernel, method) if place else None)
+    loop.place = place
     begun = previous = clock()
     try:
         with tracking(tracker):
@@ -223,6 +227,9 @@ class _Loop:
         self.exited: list[int] = []
         self.mappings: dict[int, list[tuple[int, int, str]]] = {}
         self.unplaced = False
+        self.place = True
+        """Read each region's pages per node every interval (False: the mappings only, for a caller
+        that reads placement itself afterwards, as planning does)."""
         """Write the regions of processes not running too, without placement (a replayed log)."""
 
     def drop_exited(self) -> bool:
@@ -257,6 +264,8 @@ class _Loop:
             rows: list[list[int]] = [[] for _ in regions]
             interval = IntervalRecord(self.index, elapsed, seconds, pid, {})
             return self.writer.interval(interval, self._records(pid, regions, rows))
+        if not self.place:
+            return self._unplaced(pid, regions, elapsed, seconds)
         memory = resident_nodes(self.kernel, pid)
         table = region_nodes(self.kernel, pid, [r.start for r in regions], [r.end for r in regions],
                              frames=self.frames, vmas=memory.vmas)
@@ -267,6 +276,19 @@ class _Loop:
             changed = VmasRecord(self.index, pid, mappings)
         interval = IntervalRecord(self.index, elapsed, seconds, pid, dict(memory.pages_by_node))
         return self.writer.interval(interval, self._records(pid, regions, table.tolist()), changed)
+
+    def _unplaced(self, pid: int, regions: list[Region], elapsed: float, seconds: float) -> int:
+        """One interval without placement: the regions and, when they changed, the mappings."""
+        text = self.kernel.read_if_alive(f"proc/{pid}/maps")
+        if text is None:
+            raise NoSuchProcessError(errno.ESRCH, f"no such process: pid {pid}", "")
+        mappings = [(entry.start, entry.end, entry.path or "[anon]") for entry in parse_maps(text)]
+        changed = None
+        if mappings != self.mappings.get(pid):
+            self.mappings[pid] = mappings
+            changed = VmasRecord(self.index, pid, mappings)
+        interval = IntervalRecord(self.index, elapsed, seconds, pid, {})
+        return self.writer.interval(interval, self._records(pid, regions, [[] for _ in regions]), changed)
 
     def _records(self, pid: int, regions: list[Region], rows: list[list[int]]) -> list[RegionRecord]:
         return [RegionRecord(self.index, pid, region.start, region.end, float(region.heat), region.written,
