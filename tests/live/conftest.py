@@ -11,6 +11,7 @@ import ctypes
 import hashlib
 import mmap
 import os
+import subprocess
 import traceback
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -224,7 +225,6 @@ class HotSet:
 def hot_set_workload(layout: Layout, node_index: int = 1) -> Iterator[HotSet]:
     """Run the hot-set workload, its hammering thread on ``layout.cpu_nodes[node_index]``; stop it after."""
     import json
-    import subprocess
     import sys
 
     node = layout.cpu_nodes[node_index]
@@ -238,14 +238,19 @@ def hot_set_workload(layout: Layout, node_index: int = 1) -> Iterator[HotSet]:
         yield HotSet(pid=facts["pid"], thread=facts["thread"], hot=tuple(facts["hot"]),
                      cold=tuple(facts["cold"]), node=node)
     finally:
-        if child.poll() is None:
-            assert child.stdin is not None
-            child.stdin.close()
-            try:
-                child.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                child.kill()
-                child.wait()
+        end_child(child)
+
+
+def end_child(child: subprocess.Popen[str], timeout: float = 30) -> None:
+    """Close a workload child's stdin (its signal to stop) and wait; kill it if it does not end."""
+    if child.poll() is None:
+        assert child.stdin is not None
+        child.stdin.close()
+        try:
+            child.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            child.kill()
+            child.wait()
 
 
 def other_cpus(node: int) -> set[int]:

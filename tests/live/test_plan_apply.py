@@ -22,7 +22,7 @@ import numpy as np
 
 import numamove
 
-from .conftest import PAGE_SIZE, Layout, other_cpus
+from .conftest import PAGE_SIZE, Layout, end_child, other_cpus
 
 ROOT = Path(__file__).resolve().parents[2]
 CHILD = Path(__file__).with_name("placement_child.py")
@@ -63,14 +63,7 @@ def workload(layout: Layout, buffers: Sequence[dict[str, Any]], hammer_node: int
         spans = {name: (span[0], span[1]) for name, span in facts["buffers"].items()}
         yield Workload(facts["pid"], spans, child, hammer_node)
     finally:
-        if child.poll() is None:
-            assert child.stdin is not None
-            child.stdin.close()
-            try:
-                child.wait(timeout=60)
-            except subprocess.TimeoutExpired:
-                child.kill()
-                child.wait()
+        end_child(child, timeout=60)
 
 
 def numamove_cli(args: list[str], elsewhere: set[int]) -> subprocess.CompletedProcess[str]:

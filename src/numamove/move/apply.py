@@ -43,7 +43,8 @@ class MoveOutcome:
 
     move: Move
     state: str
-    """moved, partly moved, nothing to move (its pages left the source since), skipped, failed, not run."""
+    """moved (every page that could; pages other processes map stay without MPOL_MF_MOVE_ALL, said in
+    ``why``), partly moved, nothing to move (its pages left the source since), skipped, failed, not run."""
     found: int = 0
     """Pages of the range on the source node when the move ran."""
     moved: int = 0
@@ -168,16 +169,19 @@ def _carry_out(kernel: Kernel, topology: Topology, move: Move, outcome: Outcome,
     found = sum(moved.statuses.values()) + moved.not_tried
     if moved.stopped and not moved.interrupted:
         gone.add(move.pid)
+    failed = sum(moved.failed.values()) + moved.not_tried
     if found == 0:
         state = NOTHING_THERE
-    elif moved.pages_moved == found:
-        state = MOVED
+    elif not failed:
+        state = MOVED  # shared pages left without MPOL_MF_MOVE_ALL are not a failure: said in why
     elif moved.pages_moved:
         state = PARTLY
     else:
         state = FAILED
-    why = moved.stopped or ""
-    if not why and moved.failed:
-        why = ", ".join(f"{count} pages {status_name(status)}" for status, count in moved.failed.items())
+    reasons = [moved.stopped] if moved.stopped else []
+    reasons += [f"{count} pages {status_name(status)}" for status, count in moved.failed.items()]
+    if moved.skipped_shared:
+        reasons.append(f"{moved.skipped_shared} pages other processes map were left")
+    why = ", ".join(reasons)
     return MoveOutcome(move, state, found, moved.pages_moved, why, moved)
 

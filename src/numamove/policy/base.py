@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from typing import ClassVar, Protocol
 
 from numamove._inputs import parse_size
+from numamove._registry import NameRegistry
 from numamove.errors import InvalidInputError
 from numamove.policy.plan import Plan
 from numamove.policy.snapshot import Snapshot
@@ -91,29 +92,11 @@ class Policy(Protocol):
 PolicyFactory = Callable[[Mapping[str, str]], Policy]
 
 
-class PolicyRegistry:
+class PolicyRegistry(NameRegistry[type]):
     """Policy classes by name, as trackers are kept: a user's own policy registers here too."""
 
-    def __init__(self) -> None:
-        self._factories: dict[str, type] = {}
-
-    def register(self, name: str, factory: type) -> None:
-        if re.fullmatch(r"[a-z][a-z0-9_-]*", name) is None:
-            raise InvalidInputError(f"a policy's name is a lowercase letter, then letters, digits, '-' "
-                                    f"and '_': not {name!r}")
-        if name in self._factories:
-            raise InvalidInputError(f"a policy named {name!r} is already registered")
-        self._factories[name] = factory
-
-    def names(self) -> list[str]:
-        return sorted(self._factories)
-
-    def get(self, name: str) -> type:
-        factory = self._factories.get(name)
-        if factory is None:
-            known = ", ".join(self.names()) or "none is registered"
-            raise InvalidInputError(f"no policy is called {name!r}; the policies: {known}")
-        return factory
+    kind = "policy"
+    plural = "policies"
 
     def build(self, name: str, options: Mapping[str, str] | None = None) -> Policy:
         """The policy called ``name`` with ``options``; an unknown name or option is refused by name."""

@@ -32,12 +32,12 @@ This module imports only the standard library and :mod:`numamove.errors`
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, NamedTuple, Protocol
 
+from numamove._registry import NameRegistry
 from numamove.errors import InvalidInputError, NumaMoveError
 
 if TYPE_CHECKING:
@@ -169,36 +169,15 @@ class Availability(NamedTuple):
     why: str
 
 
-class TrackerRegistry:
+class TrackerRegistry(NameRegistry[TrackerFactory]):
     """Tracker factories by name, as memtierd's TrackerRegister keeps them.
 
     It holds factories only, never a running tracker or its state; a daemon
     that watches many processes builds one tracker per job from here.
     """
 
-    def __init__(self) -> None:
-        self._factories: dict[str, TrackerFactory] = {}
-
-    def register(self, name: str, factory: TrackerFactory) -> None:
-        """Make ``factory`` the tracker called ``name``; a name is registered once."""
-        if re.fullmatch(r"[a-z][a-z0-9_-]*", name) is None:
-            raise InvalidInputError(f"a tracker's name is a lowercase letter, then letters, digits, '-' "
-                                    f"and '_': not {name!r}")
-        if name in self._factories:
-            raise InvalidInputError(f"a tracker named {name!r} is already registered")
-        self._factories[name] = factory
-
-    def names(self) -> list[str]:
-        """The registered trackers' names, sorted."""
-        return sorted(self._factories)
-
-    def get(self, name: str) -> TrackerFactory:
-        """The factory of the tracker called ``name``; InvalidInputError naming the known ones if none."""
-        factory = self._factories.get(name)
-        if factory is None:
-            known = ", ".join(self.names()) or "none is registered"
-            raise InvalidInputError(f"no tracker is called {name!r}; the trackers: {known}")
-        return factory
+    kind = "tracker"
+    plural = "trackers"
 
     def build(self, kernel: Kernel, pids: Sequence[int], names: Sequence[str],
               options: Mapping[str, Mapping[str, str]] | None = None) -> list[Tracker]:
