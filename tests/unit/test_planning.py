@@ -162,3 +162,14 @@ def test_the_memory_log_reads_back_as_the_report_of_a_file_would(tmp_path: Path)
     log.end("duration", 0, 0.0)
     report = analyze(log.objects())
     assert report.trackers == ["fake"] and report.starts == {PID: 1000} and report.processes == []
+
+
+def test_plan_names_the_policies_and_refuses_a_bad_output_folder(tmp_path: Path) -> None:
+    result = CliRunner().invoke(main, ["plan", "1", "--policy", "nope"])
+    assert result.exit_code == 1
+    assert "no policy is called 'nope'; the policies: balance, locality, log, tiering" in result.output
+    missing = str(tmp_path / "no" / "p.json")
+    result = CliRunner().invoke(main, ["plan", "1", "--policy", "locality", "-o", missing])
+    assert result.exit_code == 1 and "does not exist" in result.output
+    result = CliRunner().invoke(main, ["plan", "--policy", "locality", "--profile", str(tmp_path / "none.jsonl")])
+    assert result.exit_code == 1 and "no such file" in result.output
