@@ -171,5 +171,6 @@ def test_plan_names_the_policies_and_refuses_a_bad_output_folder(tmp_path: Path)
     missing = str(tmp_path / "no" / "p.json")
     result = CliRunner().invoke(main, ["plan", "1", "--policy", "locality", "-o", missing])
     assert result.exit_code == 1 and "does not exist" in result.output
-    result = CliRunner().invoke(main, ["plan", "--policy", "locality", "--profile", str(tmp_path / "none.jsonl")])
+    none = str(tmp_path / "none.jsonl")
+    result = CliRunner().invoke(main, ["plan", "--policy", "locality", "--profile", none])
     assert result.exit_code == 1 and "no such file" in result.output
