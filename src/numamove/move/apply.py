@@ -165,11 +165,18 @@ def _carry_out(kernel: Kernel, topology: Topology, move: Move, outcome: Outcome,
         gone.add(move.pid)
         outcome.problems.append(f"process {move.pid} exited while the plan ran")
         return MoveOutcome(move, FAILED, why=str(error))
-    outcome.add_move(move.pid, moved)
     found = sum(moved.statuses.values()) + moved.not_tried
     if moved.stopped and not moved.interrupted:
         gone.add(move.pid)
-    failed = sum(moved.failed.values()) + moved.not_tried
+    # -ENOENT: the page was freed between the scan and the call: gone, not misplaced.
+    gone_pages = moved.failed.get(-errno.ENOENT, 0)
+    failed = sum(moved.failed.values()) - gone_pages + moved.not_tried
+    outcome.interrupted |= moved.interrupted
+    outcome.shared_left |= moved.skipped_shared > 0
+    if moved.stopped and not moved.interrupted:
+        outcome.problems.append(moved.stopped)
+    elif failed - moved.not_tried:
+        outcome.problems.append(f"{failed - moved.not_tried} pages of pid {move.pid} did not end where asked")
     if found == 0:
         state = NOTHING_THERE
     elif not failed:
@@ -179,7 +186,10 @@ def _carry_out(kernel: Kernel, topology: Topology, move: Move, outcome: Outcome,
     else:
         state = FAILED
     reasons = [moved.stopped] if moved.stopped else []
-    reasons += [f"{count} pages {status_name(status)}" for status, count in moved.failed.items()]
+    reasons += [f"{count} pages {status_name(status)}" for status, count in moved.failed.items()
+                if status != -errno.ENOENT]
+    if gone_pages:
+        reasons.append(f"{gone_pages} pages were freed meanwhile")
     if moved.skipped_shared:
         reasons.append(f"{moved.skipped_shared} pages other processes map were left")
     why = ", ".join(reasons)
