@@ -125,6 +125,7 @@ class Daemon:
         self.log, self.metrics, self.clock, self.sleep = log, metrics, clock, sleep
         self.states: dict[str, SelectionState] = {}
         self._alive: Callable[[], object] = lambda: None
+        self._reload_asked = False
 
     def _ping(self) -> None:
         self._alive()
@@ -186,7 +187,8 @@ class Daemon:
         if not self.states:
             self.start()
         while not stop():
-            if reload_requested() and load is not None:
+            asked, self._reload_asked = self._reload_asked or reload_requested(), False
+            if asked and load is not None:
                 reloading()
                 try:
                     self.reload(load())
@@ -208,9 +210,12 @@ class Daemon:
 
     def _nap(self, stop: Callable[[], bool], reload_requested: Callable[[], bool],
              alive: Callable[[], object]) -> None:
-        del reload_requested  # a reload is taken at the top of the loop, after this nap
+        """Sleep until the next selection is due; a reload asked meanwhile ends the nap (within NAP)."""
         upcoming = min((state.due for state in self.states.values()), default=self.clock() + 1)
         while not stop() and self.clock() < upcoming:
+            if reload_requested():
+                self._reload_asked = True
+                return
             alive()
             self.sleep(min(NAP, max(0.0, upcoming - self.clock())))
 

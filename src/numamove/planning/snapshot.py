@@ -7,8 +7,8 @@ queries). Parts of a process's mappings that no tracker reported become regions
 of heat 0, so a policy sees the cold memory too. A pid that exited, or was
 reused by another process since the profile, is refused.
 
-Kernel interface, through a Kernel: /proc/PID/stat (start time), /proc/PID/maps
-and numa_maps, /proc/PID/pagemap or move_pages(2), /proc/PID/status
+Kernel interface, through a Kernel: /proc/PID/stat (start time), /proc/PID/maps,
+/proc/PID/pagemap or move_pages(2), /proc/PID/status
 (Mems_allowed_list), /sys/devices/system/node (free memory, distances, tiers).
 """
 
@@ -22,7 +22,7 @@ from numamove.kernel import Kernel
 from numamove.policy.snapshot import NodeState, PastMove, ProcessState, RegionState, Snapshot, TrackerLimits
 from numamove.profile.regions import ProcessReport
 from numamove.profile.report import Report
-from numamove.scan.regions import placement_frames, region_nodes, resident_nodes
+from numamove.scan.regions import mapped_vmas, placement_frames, region_nodes
 from numamove.targets import process_identity
 from numamove.topology import Topology, read_topology
 from numamove.topology.frames import FrameNodes
@@ -89,15 +89,15 @@ def _same_process(kernel: Kernel, pid: int, profiled: int | None, name: str) -> 
 
 
 def _regions(kernel: Kernel, process: ProcessReport, frames: FrameNodes | None) -> list[RegionState]:
-    memory = resident_nodes(kernel, process.pid)
+    vmas = mapped_vmas(kernel, process.pid)  # maps alone: the pagemap read below places the pages
     reported = sorted(process.regions(), key=lambda region: region.start)
-    mappings = [(vma.start, vma.end, vma.path or "[anon]") for vma in memory.vmas if vma.path not in SPECIAL]
+    mappings = [(vma.start, vma.end, vma.path or "[anon]") for vma in vmas if vma.path not in SPECIAL]
     known = {(r.start, r.end): r for r in reported}
     spans = with_cold_gaps([(r.start, r.end, r.vma) for r in reported], mappings)
     if not spans:
         return []
     table = region_nodes(kernel, process.pid, [s[0] for s in spans], [s[1] for s in spans],
-                         frames=frames, vmas=memory.vmas)
+                         frames=frames, vmas=vmas)
     found = []
     for (start, end, mapping), row in zip(spans, table.tolist(), strict=True):
         pages = {node: count for node, count in enumerate(row) if count}

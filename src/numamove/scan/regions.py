@@ -38,7 +38,7 @@ from numamove.scan.reader import borrow_buffers, read_chunks
 from numamove.topology.frames import FrameNodes, frame_nodes
 from numamove.units import PAGE_SIZE
 
-__all__ = ["placement_frames", "region_nodes", "resident_nodes"]
+__all__ = ["mapped_vmas", "placement_frames", "region_nodes", "resident_nodes"]
 
 _I64 = npt.NDArray[np.int64]
 
@@ -82,10 +82,7 @@ def region_nodes(kernel: Kernel, pid: int, starts: Sequence[int] | _I64, ends: S
     if isinstance(frames, str):
         frames = placement_frames(kernel, frames)
     if vmas is None:
-        with process_errors(pid, "maps"):
-            text = kernel.read_text(f"proc/{pid}/maps")
-        vmas = [Vma(e.start, e.end, e.perms, e.offset, e.path, VmaKind.OTHER, "", PAGE_SIZE, {})
-                for e in parse_maps(text)]
+        vmas = mapped_vmas(kernel, pid)
     clipped = _clip(vmas, low, high)
     if not clipped:
         return table
@@ -127,6 +124,15 @@ def _clip(vmas: Sequence[Vma], low: _I64, high: _I64) -> list[Vma]:
         if start < end:
             clipped.append(dataclasses.replace(vma, pages_by_node={}, pages=None, scanned=(start, end)))
     return clipped
+
+
+def mapped_vmas(kernel: Kernel, pid: int) -> list[Vma]:
+    """The process's mappings from /proc/PID/maps alone (no page-table walk): bounds, permissions and
+    paths, without kinds or placement."""
+    with process_errors(pid, "maps"):
+        text = kernel.read_text(f"proc/{pid}/maps")
+    return [Vma(e.start, e.end, e.perms, e.offset, e.path, VmaKind.OTHER, "", PAGE_SIZE, {})
+            for e in parse_maps(text)]
 
 
 def resident_nodes(kernel: Kernel, pid: int) -> ProcessMemory:
