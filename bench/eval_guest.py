@@ -3,11 +3,13 @@
     python bench/eval_guest.py --mode MODE --runs WORKLOAD:RUN[,...] --out FILE
 
 bench/evaluate.py boots the VM once per kernel mode and runs this in it. MODE
-is the kernel's own migration: "off" (booted with numa_balancing=disable),
-"autonuma" (booted with numa_balancing=enable) or "tiering" (this writes 2 to
-/proc/sys/kernel/numa_balancing and 1 to /sys/kernel/mm/numa/demotion_enabled
-first thing, before any workload runs: flipping the static key while a vCPU
-is busy once oopsed the TCG guest). RUN is "none", "kernel", "numamove" or
+is the kernel's own migration: "off" (booted with numa_balancing=disable) or
+"kernel" (booted with numa_balancing=enable: AutoNUMA for the locality
+workloads; before the first tiering workload starts this writes 2 to
+/proc/sys/kernel/numa_balancing, the tiering mode, and 1 to
+/sys/kernel/mm/numa/demotion_enabled. 1 -> 2 leaves the static key on, and no
+workload runs then: flipping that key while a vCPU is busy once oopsed the
+TCG guest). RUN is "none", "kernel", "numamove" or
 "oracle". Each run starts bench/eval_workload.py, places its buffer for the
 oracle run (move_pages), runs numamove's daemon in a thread for the numamove
 run, and samples every page's node (a move_pages query from this process)
@@ -236,7 +238,7 @@ def run_one(name: str, run: str, args: argparse.Namespace) -> dict[str, Any]:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--mode", choices=("off", "autonuma", "tiering"), required=True)
+    parser.add_argument("--mode", choices=("off", "kernel"), required=True)
     parser.add_argument("--runs", required=True, help="WORKLOAD:RUN,... e.g. private:none,private:oracle")
     parser.add_argument("--out", required=True)
     parser.add_argument("--seconds", type=float, default=45.0, help="length of kernel and numamove runs")
@@ -248,16 +250,16 @@ def main() -> int:
     args = parser.parse_args()
     os.sched_setaffinity(0, set(cpus_of(0)))
     mode: dict[str, Any] = {"mode": args.mode}
-    if args.mode == "tiering":
-        mode.update(set_tiering_mode())
-    mode["numa_balancing"] = Path("/proc/sys/kernel/numa_balancing").read_text().strip()
     mode["kernel"] = os.uname().release
     results = []
     for item in args.runs.split(","):
         name, _, run = item.partition(":")
+        if args.mode == "kernel" and tiering(WORKLOADS[name]) and "tiering" not in mode:
+            mode["tiering"] = set_tiering_mode()
+        mode["numa_balancing"] = Path("/proc/sys/kernel/numa_balancing").read_text().strip()
         print(f"eval: {name} {run} ...", file=sys.stderr, flush=True)
         result = run_one(name, run, args)
-        result["kernel_mode"] = mode
+        result["kernel_mode"] = dict(mode)
         print(f"eval: {name} {run}: end AWR {result['series'][-1]['awr']}, moved {result['pages_moved']}, "
               f"check {result['check']['ok']}", file=sys.stderr, flush=True)
         results.append(result)
