@@ -69,6 +69,9 @@ budget = "1G"
 """
 
 
+LOGGED = ("cycle", "plan", "moved", "error")
+
+
 def vmstat() -> dict[str, int]:
     values = {}
     for line in Path("/proc/vmstat").read_text().splitlines():
@@ -217,7 +220,7 @@ def run_one(name: str, run: str, args: argparse.Namespace) -> dict[str, Any]:
                                       if phase_at is not None else None),
         "vmstat_delta": {k: after[k] - before.get(k, 0) for k in after},
         "pages_moved": after["pgmigrate_success"] - before["pgmigrate_success"],
-        "placement_changes_seen": int(node_changes(placement).sum()),
+        "buffer_pages_moved_seen": int(node_changes(placement).sum()),
         "ping_pong_pages": ping_pong(times, placement, window=60.0, limit=2),
         "throughput_passes_per_s": round(check["passes"] / elapsed, 2),
         "check": check,
@@ -230,7 +233,9 @@ def run_one(name: str, run: str, args: argparse.Namespace) -> dict[str, Any]:
                       daemon_cycles=sum(e["event"] == "cycle" for e in daemon.events),
                       daemon_trackers=next((s["trackers"] for e in daemon.events if e["event"] == "start"
                                             for s in e["selections"]), None),
-                      daemon_errors=[e for e in daemon.events if e["event"] in ("error", "failed")][:5])
+                      daemon_errors=[e for e in daemon.events if e["event"] in ("error", "failed")][:5],
+                      daemon_log=[{k: v for k, v in e.items() if k not in ("selection", "pids")}
+                                  for e in daemon.events if e["event"] in LOGGED])
     np.savez_compressed(Path(args.out).with_suffix(f".{name}.{run}.npz"), times=np.array(times),
                         placement=placement)
     return result
