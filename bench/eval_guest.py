@@ -66,6 +66,7 @@ interval = "{interval}"
 profile = "{profile}"
 sample = "{sample}"
 budget = "1G"
+policy_options = {{ {options} }}
 """
 
 
@@ -124,12 +125,14 @@ def set_tiering_mode() -> dict[str, str]:
 class DaemonThread:
     """numamove's daemon in a thread of this process: its CPU is the thread's CPU time."""
 
-    def __init__(self, pids: list[int], policy: str, args: argparse.Namespace) -> None:
+    def __init__(self, pids: list[int], policy: str, args: argparse.Namespace, options: str = "") -> None:
         self.events: list[dict[str, Any]] = []
         self.stopping = threading.Event()
         self.cpu = 0.0
+        pairs = (item.partition("=") for item in options.split(",") if item)
         text = DAEMON.format(pids=json.dumps(pids), policy=policy, interval=args.interval,
-                             profile=args.profile, sample=args.sample)
+                             profile=args.profile, sample=args.sample,
+                             options=", ".join(f"{k} = {json.dumps(v)}" for k, _, v in pairs))
         self.daemon = Daemon(Kernel(), parse_config(text, "eval"), log=self.events.append)
         self.thread = threading.Thread(target=self._run, daemon=True)
 
@@ -146,7 +149,7 @@ class DaemonThread:
 
 def run_one(name: str, run: str, args: argparse.Namespace) -> dict[str, Any]:
     spec = dict(WORKLOADS[name], hammer_cpus=cpus_of(LOCAL_NODE))
-    seconds = args.seconds if run in ("kernel", "numamove") else args.short
+    seconds = args.seconds if run in ("kernel", "numamove", "tuned") else args.short
     child = subprocess.Popen([sys.executable, str(HERE / "eval_workload.py"), json.dumps(spec)],
                              stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
     assert child.stdin is not None and child.stdout is not None
@@ -169,8 +172,9 @@ def run_one(name: str, run: str, args: argparse.Namespace) -> dict[str, Any]:
     pids = json.loads(child.stdout.readline())["pids"]
     began, wall = time.monotonic(), time.time()
     daemon = None
-    if run == "numamove":
-        daemon = DaemonThread(pids, "tiering" if tiering(spec) else "locality", args)
+    if run in ("numamove", "tuned"):
+        daemon = DaemonThread(pids, "tiering" if tiering(spec) else "locality", args,
+                              args.tuned if run == "tuned" else "")
         daemon.thread.start()
     times: list[float] = []
     samples: list[npt.NDArray[np.int32]] = []
@@ -214,7 +218,7 @@ def run_one(name: str, run: str, args: argparse.Namespace) -> dict[str, Any]:
     result: dict[str, Any] = {
         "workload": name, "run": run, "spec": spec, "pages": pages, "hot": hots, "wall_start": wall,
         "seconds": round(elapsed, 2), "oracle_awr": oracle_awr, "minimum_moves": minimum,
-        "series": series, "convergence_s": conv,
+        "series": series, "convergence_s": conv, "policy_options": args.tuned if run == "tuned" else "",
         "phase_at": phase_at,
         "convergence_after_phase_s": (convergence_time(times, values, 0.95 * oracle_awr[1], start=phase_at)
                                       if phase_at is not None else None),
@@ -252,6 +256,7 @@ def main() -> int:
     parser.add_argument("--interval", default="4s", help="the daemon's cycle")
     parser.add_argument("--profile", default="2s", help="the daemon's profile per cycle")
     parser.add_argument("--sample", default="0.5s", help="the daemon's sampling interval")
+    parser.add_argument("--tuned", default="min_heat=20", help="the policy options of the tuned run")
     args = parser.parse_args()
     os.sched_setaffinity(0, set(cpus_of(0)))
     mode: dict[str, Any] = {"mode": args.mode}

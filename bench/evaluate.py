@@ -6,16 +6,19 @@ Run from the project root, on the host:
                                        [--report-only]
 
 It boots the test VM (vmtest/run.py: nodes 0 and 1 with a vCPU and 1 GiB each,
-node 2 a memory-only lower tier) twice and runs bench/eval_guest.py in it:
+node 2 a memory-only lower tier) three times and runs bench/eval_guest.py in it:
 
 - boot "off" (numa_balancing=disable): each workload with no migration
   ("none"), with numamove's daemon ("numamove": policy locality or tiering,
   tracker damon,threads) and with the oracle placement ("oracle");
 - boot "kernel" (numa_balancing=enable): the locality workloads under AutoNUMA,
   then, after switching to the tiering mode (numa_balancing=2,
-  demotion_enabled=1) with no workload running, the tiering workloads.
+  demotion_enabled=1) with no workload running, the tiering workloads;
+- boot "tuned" (numa_balancing=disable): the tiering workloads under numamove's
+  daemon with the tiering policy's --tuned options (default min_heat=20, in
+  DAMON's accesses per second: the hot set only, not every page touched).
 
-The guest writes bench/results/evaluation-{off,kernel}.json (and a .npz of the
+The guest writes bench/results/evaluation-{off,kernel,tuned}.json (and a .npz of the
 sampled placement per run); this merges them into bench/results/evaluation.json,
 prints a table per workload and draws bench/results/evaluation-awr.png and
 evaluation-migrated.png. ``--report-only`` redoes the tables and plots from
@@ -36,20 +39,22 @@ from typing import Any
 PROJECT = Path(__file__).resolve().parent.parent
 RESULTS = PROJECT / "bench" / "results"
 LOCALITY = ("private", "shared")
-RUN_ORDER = ("none", "kernel", "numamove", "oracle")
+RUN_ORDER = ("none", "kernel", "numamove", "tuned", "oracle")
+MODES = {"off": "off", "kernel": "kernel", "tuned": "off"}  # boot -> eval_guest.py --mode
 
 
-def boot(mode: str, runs: list[str], args: argparse.Namespace) -> int:
+def boot(name: str, runs: list[str], args: argparse.Namespace) -> int:
+    mode = MODES[name]
     python = str(PROJECT / ".venv" / "bin" / "python")
     command = [sys.executable, str(PROJECT / "vmtest" / "run.py"), "--hugepages", "16",
                "--timeout", "900", "--append",
                "numa_balancing=" + ("enable" if mode == "kernel" else "disable"), "--",
                python, str(PROJECT / "bench" / "eval_guest.py"), "--mode", mode, "--runs", ",".join(runs),
-               "--out", str(RESULTS / f"evaluation-{mode}.json"), "--seconds", str(args.seconds),
+               "--out", str(RESULTS / f"evaluation-{name}.json"), "--seconds", str(args.seconds),
                "--short", str(args.short), "--interval", args.interval, "--profile", args.profile,
-               "--sample", args.sample]
+               "--sample", args.sample, "--tuned", args.tuned]
     env = dict(os.environ, PYTEST_DISABLE_PLUGIN_AUTOLOAD="1")
-    print(f"evaluate: booting the VM ({mode}) for {', '.join(runs)}", flush=True)
+    print(f"evaluate: booting the VM ({name}) for {', '.join(runs)}", flush=True)
     return subprocess.run(command, cwd=PROJECT, env=env, check=False).returncode
 
 
@@ -77,7 +82,8 @@ def table(name: str, runs: list[dict[str, Any]]) -> list[str]:
              "", "| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for run in runs:
         cpu = run.get("daemon_cpu_s")
-        cells = [run["run"], text(at(run, 10)), text(at(run, 30)), text(run["series"][-1]["awr"]),
+        label = run["run"] + (f" ({run['policy_options']})" if run.get("policy_options") else "")
+        cells = [label, text(at(run, 10)), text(at(run, 30)), text(run["series"][-1]["awr"]),
                  text(run["convergence_s"], "{:.1f}")]
         if phased:
             cells.append(text(run["convergence_after_phase_s"], "{:.1f}"))
@@ -124,7 +130,7 @@ def plots(by_workload: dict[str, list[dict[str, Any]]]) -> list[Path]:
 def report() -> int:
     runs: list[dict[str, Any]] = []
     modes = {}
-    for mode in ("off", "kernel"):
+    for mode in MODES:
         path = RESULTS / f"evaluation-{mode}.json"
         if path.exists():
             data = json.loads(path.read_text())
@@ -153,10 +159,12 @@ def main() -> int:
     parser.add_argument("--short", type=float, default=12.0, help="length of the none and oracle runs "
                         "(their placement does not change)")
     parser.add_argument("--workloads", default="private,shared,hotset,phase")
-    parser.add_argument("--boots", default="off,kernel")
+    parser.add_argument("--boots", default="off,kernel,tuned")
     parser.add_argument("--interval", default="4s", help="numamove's daemon: its cycle")
     parser.add_argument("--profile", default="2s", help="numamove's daemon: the profile per cycle")
     parser.add_argument("--sample", default="0.5s", help="numamove's daemon: its sampling interval")
+    parser.add_argument("--tuned", default="min_heat=20",
+                        help="the tiering policy's options in the tuned runs (a third boot)")
     parser.add_argument("--report-only", action="store_true")
     args = parser.parse_args()
     RESULTS.mkdir(parents=True, exist_ok=True)
@@ -164,7 +172,8 @@ def main() -> int:
     failed = 0
     if not args.report_only:
         plan = {"off": [f"{w}:{r}" for w in workloads for r in ("none", "numamove", "oracle")],
-                "kernel": [f"{w}:kernel" for w in sorted(workloads, key=lambda w: w not in LOCALITY)]}
+                "kernel": [f"{w}:kernel" for w in sorted(workloads, key=lambda w: w not in LOCALITY)],
+                "tuned": [f"{w}:tuned" for w in workloads if w not in LOCALITY]}
         for mode in args.boots.split(","):
             status = boot(mode, plan[mode], args)
             if status != 0:
