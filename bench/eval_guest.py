@@ -148,7 +148,7 @@ class DaemonThread:
 
 
 def run_one(name: str, run: str, args: argparse.Namespace) -> dict[str, Any]:
-    spec = dict(WORKLOADS[name], hammer_cpus=cpus_of(LOCAL_NODE))
+    spec = dict(WORKLOADS[name], hammer_cpus=cpus_of(LOCAL_NODE), flush=not args.no_flush)
     seconds = args.seconds if run in ("kernel", "numamove", "tuned") else args.short
     child = subprocess.Popen([sys.executable, str(HERE / "eval_workload.py"), json.dumps(spec)],
                              stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
@@ -256,6 +256,8 @@ def main() -> int:
     parser.add_argument("--interval", default="4s", help="the daemon's cycle")
     parser.add_argument("--profile", default="2s", help="the daemon's profile per cycle")
     parser.add_argument("--sample", default="0.5s", help="the daemon's sampling interval")
+    parser.add_argument("--no-flush", action="store_true",
+                        help="the hammers skip the TLB flush after each pass (DAMON sees little then)")
     parser.add_argument("--tuned", default="min_heat=20", help="the policy options of the tuned run")
     args = parser.parse_args()
     os.sched_setaffinity(0, set(cpus_of(0)))

@@ -2,7 +2,7 @@
 
 Run as ``python bench/eval_workload.py CONFIG_JSON``. CONFIG: {"kind": "private" |
 "shared" | "hotset" | "phase", "mib", "seed", "start_node", "hammer_cpus",
-"hot_fraction", "cold_every"}.
+"hot_fraction", "cold_every", "flush" (default true)}.
 
 The buffer (MAP_SHARED anonymous for "shared", else private) is bound to
 ``start_node`` while its words are written with a seeded pattern (first
@@ -17,7 +17,7 @@ then waits for commands on stdin:
   ``cold_every``-th page (rotating), so a hot page is touched 1 + 1/cold_every
   times per pass and any other page 1/cold_every. After each pass the thread
   flushes its TLB (MADV_DONTNEED of 64 touched pages: tests/live/hotset_child.py
-  says why DAMON needs it under TCG).
+  says why DAMON needs it under TCG), unless "flush" is false.
 - "phase": the hot set becomes the second range printed ("phase" only).
 - "check": stops the hammers and prints {"ok", "passes", "checksum", "bad"}:
   every word but the counters is the seeded pattern again.
@@ -84,6 +84,7 @@ def main() -> None:
     every = int(config.get("cold_every", 32))
     counters = table[:, 0]
     cpus = set(config["hammer_cpus"])
+    flushing = bool(config.get("flush", True))
 
     def hammer(slot: int) -> None:
         os.sched_setaffinity(0, cpus)
@@ -101,8 +102,9 @@ def main() -> None:
                 np.add(counters, 1, out=counters)
             passes += 1
             control[PASSES + slot] = passes
-            flush[::PAGE] = 1
-            flush_map.madvise(mmap.MADV_DONTNEED)
+            if flushing:
+                flush[::PAGE] = 1
+                flush_map.madvise(mmap.MADV_DONTNEED)
 
     child = 0
     print(json.dumps({"pid": os.getpid(), "range": [base, base + size], "pages": pages, "hot": hot}),
