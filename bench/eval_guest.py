@@ -216,7 +216,8 @@ def run_one(name: str, run: str, args: argparse.Namespace) -> dict[str, Any]:
     before_phase = sum(t < first_end for t in times)
     conv = convergence_time(times[:before_phase], values[:before_phase], 0.95 * oracle_awr[0])
     result: dict[str, Any] = {
-        "workload": name, "run": run, "spec": spec, "pages": pages, "hot": hots, "wall_start": wall,
+        "workload": name, "run": run + ("-noflush" if args.no_flush else ""), "spec": spec, "pages": pages,
+        "hot": hots, "wall_start": wall,
         "seconds": round(elapsed, 2), "oracle_awr": oracle_awr, "minimum_moves": minimum,
         "series": series, "convergence_s": conv, "policy_options": args.tuned if run == "tuned" else "",
         "phase_at": phase_at,

@@ -16,7 +16,10 @@ node 2 a memory-only lower tier) three times and runs bench/eval_guest.py in it:
   demotion_enabled=1) with no workload running, the tiering workloads;
 - boot "tuned" (numa_balancing=disable): the tiering workloads under numamove's
   daemon with the tiering policy's --tuned options (default min_heat=20, in
-  DAMON's accesses per second: the hot set only, not every page touched).
+  DAMON's accesses per second: the hot set only, not every page touched);
+- boot "noflush" (only when named in --boots): the locality workloads under
+  AutoNUMA with hammers that skip their per-pass TLB flush, to see whether the
+  flush (which DAMON needs under TCG) holds AutoNUMA back.
 
 The guest writes bench/results/evaluation-{off,kernel,tuned}.json (and a .npz of the
 sampled placement per run); this merges them into bench/results/evaluation.json,
@@ -39,8 +42,9 @@ from typing import Any
 PROJECT = Path(__file__).resolve().parent.parent
 RESULTS = PROJECT / "bench" / "results"
 LOCALITY = ("private", "shared")
-RUN_ORDER = ("none", "kernel", "numamove", "tuned", "oracle")
-MODES = {"off": "off", "kernel": "kernel", "tuned": "off"}  # boot -> eval_guest.py --mode
+RUN_ORDER = ("none", "kernel", "kernel-noflush", "numamove", "tuned", "oracle")
+# boot -> eval_guest.py --mode
+MODES = {"off": "off", "kernel": "kernel", "tuned": "off", "noflush": "kernel"}
 
 
 def boot(name: str, runs: list[str], args: argparse.Namespace) -> int:
@@ -52,7 +56,7 @@ def boot(name: str, runs: list[str], args: argparse.Namespace) -> int:
                python, str(PROJECT / "bench" / "eval_guest.py"), "--mode", mode, "--runs", ",".join(runs),
                "--out", str(RESULTS / f"evaluation-{name}.json"), "--seconds", str(args.seconds),
                "--short", str(args.short), "--interval", args.interval, "--profile", args.profile,
-               "--sample", args.sample, "--tuned", args.tuned]
+               "--sample", args.sample, "--tuned", args.tuned, *(["--no-flush"] if name == "noflush" else [])]
     env = dict(os.environ, PYTEST_DISABLE_PLUGIN_AUTOLOAD="1")
     print(f"evaluate: booting the VM ({name}) for {', '.join(runs)}", flush=True)
     return subprocess.run(command, cwd=PROJECT, env=env, check=False).returncode
@@ -173,7 +177,8 @@ def main() -> int:
     if not args.report_only:
         plan = {"off": [f"{w}:{r}" for w in workloads for r in ("none", "numamove", "oracle")],
                 "kernel": [f"{w}:kernel" for w in sorted(workloads, key=lambda w: w not in LOCALITY)],
-                "tuned": [f"{w}:tuned" for w in workloads if w not in LOCALITY]}
+                "tuned": [f"{w}:tuned" for w in workloads if w not in LOCALITY],
+                "noflush": [f"{w}:kernel" for w in workloads if w in LOCALITY]}
         for mode in args.boots.split(","):
             status = boot(mode, plan[mode], args)
             if status != 0:
