@@ -71,6 +71,7 @@ policy_options = {{ {options} }}
 
 
 LOGGED = ("cycle", "plan", "moved", "error")
+FAST = {"interval": "2s", "profile": "1s", "sample": "0.25s"}  # the daemon's settings of the "fast" run
 
 
 def vmstat() -> dict[str, int]:
@@ -125,13 +126,14 @@ def set_tiering_mode() -> dict[str, str]:
 class DaemonThread:
     """numamove's daemon in a thread of this process: its CPU is the thread's CPU time."""
 
-    def __init__(self, pids: list[int], policy: str, args: argparse.Namespace, options: str = "") -> None:
+    def __init__(self, pids: list[int], policy: str, args: argparse.Namespace, options: str = "",
+                 fast: bool = False) -> None:
         self.events: list[dict[str, Any]] = []
         self.stopping = threading.Event()
         self.cpu = 0.0
         pairs = (item.partition("=") for item in options.split(",") if item)
-        text = DAEMON.format(pids=json.dumps(pids), policy=policy, interval=args.interval,
-                             profile=args.profile, sample=args.sample,
+        timing = FAST if fast else {"interval": args.interval, "profile": args.profile, "sample": args.sample}
+        text = DAEMON.format(pids=json.dumps(pids), policy=policy, **timing,
                              options=", ".join(f"{k} = {json.dumps(v)}" for k, _, v in pairs))
         self.daemon = Daemon(Kernel(), parse_config(text, "eval"), log=self.events.append)
         self.thread = threading.Thread(target=self._run, daemon=True)
@@ -149,7 +151,7 @@ class DaemonThread:
 
 def run_one(name: str, run: str, args: argparse.Namespace) -> dict[str, Any]:
     spec = dict(WORKLOADS[name], hammer_cpus=cpus_of(LOCAL_NODE), flush=not args.no_flush)
-    seconds = args.seconds if run in ("kernel", "numamove", "tuned") else args.short
+    seconds = args.seconds if run in ("kernel", "numamove", "tuned", "fast") else args.short
     child = subprocess.Popen([sys.executable, str(HERE / "eval_workload.py"), json.dumps(spec)],
                              stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
     assert child.stdin is not None and child.stdout is not None
@@ -172,9 +174,9 @@ def run_one(name: str, run: str, args: argparse.Namespace) -> dict[str, Any]:
     pids = json.loads(child.stdout.readline())["pids"]
     began, wall = time.monotonic(), time.time()
     daemon = None
-    if run in ("numamove", "tuned"):
+    if run in ("numamove", "tuned", "fast"):
         daemon = DaemonThread(pids, "tiering" if tiering(spec) else "locality", args,
-                              args.tuned if run == "tuned" else "")
+                              args.tuned if run == "tuned" else "", fast=run == "fast")
         daemon.thread.start()
     times: list[float] = []
     samples: list[npt.NDArray[np.int32]] = []
@@ -220,6 +222,7 @@ def run_one(name: str, run: str, args: argparse.Namespace) -> dict[str, Any]:
         "hot": hots, "wall_start": wall,
         "seconds": round(elapsed, 2), "oracle_awr": oracle_awr, "minimum_moves": minimum,
         "series": series, "convergence_s": conv, "policy_options": args.tuned if run == "tuned" else "",
+        "daemon_timing": FAST if run == "fast" else None,
         "phase_at": phase_at,
         "convergence_after_phase_s": (convergence_time(times, values, 0.95 * oracle_awr[1], start=phase_at)
                                       if phase_at is not None else None),

@@ -6,22 +6,27 @@ Run from the project root, on the host:
                                        [--report-only]
 
 It boots the test VM (vmtest/run.py: nodes 0 and 1 with a vCPU and 1 GiB each,
-node 2 a memory-only lower tier) three times and runs bench/eval_guest.py in it:
+node 2 a memory-only lower tier) twice (--boots off,kernel) and runs bench/eval_guest.py in it:
 
 - boot "off" (numa_balancing=disable): each workload with no migration
   ("none"), with numamove's daemon ("numamove": policy locality or tiering,
   tracker damon,threads) and with the oracle placement ("oracle");
 - boot "kernel" (numa_balancing=enable): the locality workloads under AutoNUMA,
   then, after switching to the tiering mode (numa_balancing=2,
-  demotion_enabled=1) with no workload running, the tiering workloads;
+  demotion_enabled=1) with no workload running, the tiering workloads.
+
+Tuning experiments, each a boot of its own when named in --boots:
+
 - boot "tuned" (numa_balancing=disable): the tiering workloads under numamove's
   daemon with the tiering policy's --tuned options (default min_heat=20, in
   DAMON's accesses per second: the hot set only, not every page touched);
-- boot "noflush" (only when named in --boots): the locality workloads under
+- boot "fast" (numa_balancing=disable): the workloads but "shared" under numamove
+  with a shorter cycle (interval 2s, profile 1s, sample 0.25s; default 4s, 2s, 0.5s);
+- boot "noflush": the locality workloads under
   AutoNUMA with hammers that skip their per-pass TLB flush, to see whether the
   flush (which DAMON needs under TCG) holds AutoNUMA back.
 
-The guest writes bench/results/evaluation-{off,kernel,tuned}.json (and a .npz of the
+The guest writes bench/results/evaluation-BOOT.json (and a .npz of the
 sampled placement per run); this merges them into bench/results/evaluation.json,
 prints a table per workload and draws bench/results/evaluation-awr.png and
 evaluation-migrated.png. ``--report-only`` redoes the tables and plots from
@@ -42,9 +47,9 @@ from typing import Any
 PROJECT = Path(__file__).resolve().parent.parent
 RESULTS = PROJECT / "bench" / "results"
 LOCALITY = ("private", "shared")
-RUN_ORDER = ("none", "kernel", "kernel-noflush", "numamove", "tuned", "oracle")
+RUN_ORDER = ("none", "kernel", "kernel-noflush", "numamove", "tuned", "fast", "oracle")
 # boot -> eval_guest.py --mode
-MODES = {"off": "off", "kernel": "kernel", "tuned": "off", "noflush": "kernel"}
+MODES = {"off": "off", "kernel": "kernel", "tuned": "off", "fast": "off", "noflush": "kernel"}
 
 
 def boot(name: str, runs: list[str], args: argparse.Namespace) -> int:
@@ -163,7 +168,9 @@ def main() -> int:
     parser.add_argument("--short", type=float, default=12.0, help="length of the none and oracle runs "
                         "(their placement does not change)")
     parser.add_argument("--workloads", default="private,shared,hotset,phase")
-    parser.add_argument("--boots", default="off,kernel,tuned")
+    parser.add_argument("--boots", default="off,kernel",
+                        help="the boots to run: off and kernel (default), and the tuning experiments "
+                             "tuned, fast and noflush")
     parser.add_argument("--interval", default="4s", help="numamove's daemon: its cycle")
     parser.add_argument("--profile", default="2s", help="numamove's daemon: the profile per cycle")
     parser.add_argument("--sample", default="0.5s", help="numamove's daemon: its sampling interval")
@@ -178,7 +185,8 @@ def main() -> int:
         plan = {"off": [f"{w}:{r}" for w in workloads for r in ("none", "numamove", "oracle")],
                 "kernel": [f"{w}:kernel" for w in sorted(workloads, key=lambda w: w not in LOCALITY)],
                 "tuned": [f"{w}:tuned" for w in workloads if w not in LOCALITY],
-                "noflush": [f"{w}:kernel" for w in workloads if w in LOCALITY]}
+                "noflush": [f"{w}:kernel" for w in workloads if w in LOCALITY],
+                "fast": [f"{w}:fast" for w in workloads if w != "shared"]}
         for mode in args.boots.split(","):
             status = boot(mode, plan[mode], args)
             if status != 0:
