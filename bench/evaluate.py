@@ -48,6 +48,8 @@ PROJECT = Path(__file__).resolve().parent.parent
 RESULTS = PROJECT / "bench" / "results"
 LOCALITY = ("private", "shared")
 RUN_ORDER = ("none", "kernel", "kernel-noflush", "numamove", "tuned", "fast", "oracle")
+COLOURS = dict(zip(RUN_ORDER, ("tab:blue", "tab:orange", "tab:brown", "tab:green", "tab:olive", "tab:cyan",
+                               "tab:red"), strict=True))
 # boot -> eval_guest.py --mode
 MODES = {"off": "off", "kernel": "kernel", "tuned": "off", "fast": "off", "noflush": "kernel"}
 
@@ -120,7 +122,8 @@ def plots(by_workload: dict[str, list[dict[str, Any]]]) -> list[Path]:
         for axis, (name, runs) in zip(axes[0], by_workload.items(), strict=True):
             for run in runs:
                 axis.plot([s["t"] for s in run["series"]], [s[key] * scale for s in run["series"]],
-                          label=run["run"], marker=".", markersize=3)
+                          label=run["run"], marker=".", markersize=3, color=COLOURS[run["run"]],
+                          linestyle="--" if run["run"] == "oracle" else "-")
             if runs and runs[0]["phase_at"] is not None:
                 axis.axvline(max(r["phase_at"] or 0 for r in runs), color="grey", linestyle=":", linewidth=1)
             axis.set_title(name)
