@@ -1,10 +1,12 @@
 """A workload for plan and apply: named buffers placed on chosen nodes, some hammered, all checked.
 
-Run as ``python placement_child.py CONFIG_JSON``. CONFIG: {"hammer_cpus": [..],
+Run as ``python placement_child.py CONFIG_JSON``. CONFIG: {"hammer_cpus": [..], "fork": bool,
 "buffers": [{"name", "mib", "shared", "hot", "node", "fill"}]}. Each buffer is mapped
 (MAP_SHARED anonymous, i.e. shmem, or private), bound to its node while it is
 filled with seeded random bytes (or with ones, "fill": "ones", quick for a
-balloon, and not checked), then its policy is reset (the pages stay). A
+balloon, and not checked), then its policy is reset (the pages stay). With
+"fork", a child process maps them too (a MAP_SHARED buffer is then shared by two
+processes, as a database's shared buffers are) until this process ends. A
 thread pinned to ``hammer_cpus`` adds 1 to the first 8 bytes of every page of
 the hot buffers, pass after pass, flushing its TLB after each pass (see
 hotset_child.py: without it DAMON sees no access in the emulated guest).
@@ -58,6 +60,13 @@ def main() -> None:
             expected = checksum(words)
         numamove.mbind(base, len(area), numamove.Mode.DEFAULT)
         buffers[spec["name"]] = (area, words, spec, expected)
+    if config.get("fork"):  # a second process that maps the buffers too, until this one ends
+        reader, writer = os.pipe()
+        if os.fork() == 0:
+            os.close(writer)
+            os.read(reader, 1)
+            os._exit(0)
+        os.close(reader)
     hot = [words[::WORDS] for _, words, spec, _ in buffers.values() if spec["hot"]]
     stop = threading.Event()
     started = threading.Event()

@@ -129,8 +129,9 @@ def test_one_cycle_moves_hot_memory_to_the_threads_node_and_the_data_holds(layou
                                                                           tmp_path: Path) -> None:
     first, second = layout.cpu_nodes
     buffers = [{**b, "node": first} for b in LOCALITY]
-    with workload(layout, buffers, hammer_node=second) as work:
-        config = write_config(tmp_path / "numamove.toml", [selection(work)])
+    # Two processes map the shared buffer (a database's shared buffers): move_shared moves it.
+    with workload(layout, buffers, hammer_node=second, fork=True) as work:
+        config = write_config(tmp_path / "numamove.toml", [selection(work, move_shared=True)])
         run = subprocess.run([sys.executable, "-m", "numamove", "daemon", "--config", str(config), "--once"],
                              capture_output=True, text=True, cwd=ROOT, timeout=300,
                              preexec_fn=lambda: os.sched_setaffinity(0, other_cpus(second)))

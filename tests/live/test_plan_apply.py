@@ -52,9 +52,10 @@ class Workload:
 
 
 @contextmanager
-def workload(layout: Layout, buffers: Sequence[dict[str, Any]], hammer_node: int) -> Iterator[Workload]:
+def workload(layout: Layout, buffers: Sequence[dict[str, Any]], hammer_node: int,
+             fork: bool = False) -> Iterator[Workload]:
     cpus = sorted(numamove.read_topology().node(hammer_node).cpus)
-    config = json.dumps({"hammer_cpus": cpus, "buffers": list(buffers)})
+    config = json.dumps({"hammer_cpus": cpus, "buffers": list(buffers), "fork": fork})
     child = subprocess.Popen([sys.executable, str(CHILD), config], stdin=subprocess.PIPE,
                              stdout=subprocess.PIPE, text=True)
     try:
@@ -71,7 +72,8 @@ def numamove_cli(args: list[str], elsewhere: set[int]) -> subprocess.CompletedPr
                           timeout=600, preexec_fn=lambda: os.sched_setaffinity(0, elsewhere))
 
 
-def plan_and_apply(work: Workload, tmp_path: Path, *args: str) -> tuple[dict[str, Any], dict[str, Any]]:
+def plan_and_apply(work: Workload, tmp_path: Path, *args: str,
+                   apply_args: Sequence[str] = ()) -> tuple[dict[str, Any], dict[str, Any]]:
     elsewhere = other_cpus(work.hammer_node)  # not on the hammering thread's vCPU
     plan_file = tmp_path / "plan.json"
     planned = numamove_cli(["plan", str(work.pid), *args, "--duration", "4s", "--interval", "1s",
@@ -79,7 +81,7 @@ def plan_and_apply(work: Workload, tmp_path: Path, *args: str) -> tuple[dict[str
     assert planned.returncode == 0, planned.stderr
     plan = json.loads(planned.stdout)
     assert json.loads(plan_file.read_text()) == plan
-    applied = numamove_cli(["apply", str(plan_file), "--json"], elsewhere)
+    applied = numamove_cli(["apply", str(plan_file), "--json", *apply_args], elsewhere)
     # 3: all that could move did, but pages other processes map (a shared library's) were left
     assert applied.returncode in (0, 3), (applied.returncode, applied.stderr, applied.stdout[-2000:])
     result = json.loads(applied.stdout)
@@ -98,9 +100,11 @@ def test_locality_brings_hot_shared_and_private_memory_to_the_threads_node(layou
     buffers = [{"name": "shared_hot", "mib": 32, "shared": True, "hot": True, "node": first},
                {"name": "private_hot", "mib": 32, "shared": False, "hot": True, "node": first},
                {"name": "cold", "mib": 32, "shared": False, "hot": False, "node": first}]
-    with workload(layout, buffers, hammer_node=second) as work:
+    # A second process maps the buffers too: the shared one is then a database's shared buffers,
+    # which only MPOL_MF_MOVE_ALL (apply --all) moves.
+    with workload(layout, buffers, hammer_node=second, fork=True) as work:
         plan, applied = plan_and_apply(work, tmp_path, "--policy", "locality",
-                                       "--tracker", "softdirty,threads")
+                                       "--tracker", "softdirty,threads", apply_args=["--all"])
         placed = {name: work.nodes(name) for name in ("shared_hot", "private_hot", "cold")}
         checked = work.check()
     assert plan["policy"] == "locality" and plan["processes"][0]["pid"] == work.pid

@@ -138,3 +138,8 @@ def test_a_process_that_exits_mid_cycle_drops_out_without_an_error(kernel: Kerne
     _, events = run_once(kernel, config(tracker='"exits"'))
     assert [e["event"] for e in events] == ["start", "selection", "selection", "cycle", "stop"], events
     assert events[2]["removed"] == [PID] and events[2]["pids"] == []
+
+
+def test_move_shared_without_cap_sys_nice_is_refused_at_start(kernel: Kernel) -> None:
+    with pytest.raises(InvalidInputError, match="move_shared needs CAP_SYS_NICE"):
+        Daemon(kernel, config(move_shared="true")).start()

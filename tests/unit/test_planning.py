@@ -14,8 +14,9 @@ import pytest
 from click.testing import CliRunner
 
 from numamove.cli import main
-from numamove.errors import InvalidInputError, NoSuchProcessError
+from numamove.errors import InvalidInputError, NoSuchProcessError, NotPermittedError
 from numamove.kernel import Kernel
+from numamove.kernel.syscalls import MPOL_MF_MOVE_ALL
 from numamove.move.apply import apply_plan, check_processes
 from numamove.planning.run import plan_from_report, record_report
 from numamove.planning.snapshot import take_snapshot, with_cold_gaps
@@ -174,3 +175,16 @@ def test_plan_names_the_policies_and_refuses_a_bad_output_folder(tmp_path: Path)
     none = str(tmp_path / "none.jsonl")
     result = CliRunner().invoke(main, ["plan", "--policy", "locality", "--profile", none])
     assert result.exit_code == 1 and "no such file" in result.output
+
+
+def test_apply_with_move_all_asks_for_mpol_mf_move_all_and_needs_cap_sys_nice(tmp_path: Path) -> None:
+    kernel, report = recorded(tmp_path)
+    plan, _ = plan_from_report(kernel, EverythingTo(0), report)
+    with pytest.raises(NotPermittedError, match="MPOL_MF_MOVE_ALL needs CAP_SYS_NICE"):
+        apply_plan(kernel, plan, move_all=True)
+    assert all(call.nodes is None for call in kernel.syscalls.calls)  # type: ignore[attr-defined]
+    (tmp_path / "proc" / "self").mkdir(exist_ok=True)
+    (tmp_path / "proc" / "self" / "status").write_text("Name:\tnumamove\nCapEff:\t000001ffffffffff\n")
+    result = apply_plan(kernel, plan, move_all=True)
+    moves = [call for call in kernel.syscalls.calls if call.nodes is not None]  # type: ignore[attr-defined]
+    assert result.pages_moved == 5 and moves and all(call.flags & MPOL_MF_MOVE_ALL for call in moves)

@@ -55,12 +55,16 @@ def read_plan(path: str) -> Plan:
 @main.command()
 @shared_help
 @click.argument("plan_file", metavar="PLAN.json")
+@click.option("--all", "move_all", is_flag=True,
+              help="Move pages other processes map too (MPOL_MF_MOVE_ALL; needs CAP_SYS_NICE): shared memory "
+                   "such as a database's shared buffers. Without it such pages stay, and the move says so.")
 @click.option("--rate", type=float, metavar="MB/s", help="Move " + RATE_HELP)
 @click.option("--budget", type=float, metavar="MS", help=BUDGET_HELP)
 @click.option("--json", "as_json", is_flag=True, help="Print the result of each move as JSON.")
 @click.pass_obj
 @reports_errors
-def apply(kernel: Kernel, plan_file: str, rate: float | None, budget: float | None, as_json: bool) -> None:
+def apply(kernel: Kernel, plan_file: str, move_all: bool, rate: float | None, budget: float | None,
+          as_json: bool) -> None:
     """Carry out the plan in PLAN.json (`numamove plan -o PLAN.json`).
 
     \b
@@ -89,7 +93,7 @@ def apply(kernel: Kernel, plan_file: str, rate: float | None, budget: float | No
         with interruptible() as stop:
             try:
                 result = apply_plan(kernel, made, budget=budget_seconds, rate=rate_bytes, stop=stop,
-                                    progress=update)
+                                    progress=update, move_all=move_all)
             finally:
                 finish()
             result.outcome.interrupted |= stop()

@@ -26,6 +26,7 @@ Example::
     profile = "10s"              # how much of each cycle profiles
     budget = "256M"              # bytes moved per cycle at most
     rate = 100                   # MB/s while moving
+    move_shared = true           # pages other processes map too (CAP_SYS_NICE): shared buffers
 
 May import: pydantic, tomllib (tomli before Python 3.11), numamove._inputs, numamove.errors, the
 policy and tracker registries (names and options only). Reads the file it is given.
@@ -140,6 +141,8 @@ class Selection(_Strict):
     sample: Seconds = 1.0
     budget: Bytes = 256 << 20
     rate: float | None = Field(None, gt=0.01, le=1e6)
+    move_shared: bool = False
+    """Move pages other processes map too (MPOL_MF_MOVE_ALL, needs CAP_SYS_NICE): shared buffers."""
 
     @field_validator("tracker")
     @classmethod

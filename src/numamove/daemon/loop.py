@@ -143,6 +143,9 @@ class Daemon:
     def _states(self, config: DaemonConfig, old: dict[str, SelectionState]) -> dict[str, SelectionState]:
         states = {}
         for selection in config.selection:
+            if selection.move_shared and not self.kernel.has_cap_sys_nice():
+                raise InvalidInputError(f"selection {selection.name!r}: move_shared needs CAP_SYS_NICE "
+                                        "(MPOL_MF_MOVE_ALL)")
             trackers, why = choose_trackers(self.kernel, selection)
             if why is not None:
                 self._event("config", selection=selection.name,
@@ -293,7 +296,7 @@ class Daemon:
         plan = _without_exited(self.kernel, plan)
         rate = None if selection.rate is None else selection.rate * 1e6
         try:
-            result = apply_plan(self.kernel, plan, rate=rate, stop=stop,
+            result = apply_plan(self.kernel, plan, rate=rate, stop=stop, move_all=selection.move_shared,
                                 progress=lambda done, total: self._ping())
         except NoSuchProcessError as error:  # one exited between the plan and the move: next cycle
             self._event("error", selection=name, kind="exited", message=str(error))

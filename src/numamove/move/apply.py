@@ -22,7 +22,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from numamove.errors import NoSuchProcessError
+from numamove.errors import NoSuchProcessError, NotPermittedError
 from numamove.kernel import Kernel, explain
 from numamove.move.pipeline import Outcome, move_process
 from numamove.move.result import MoveResult, status_name
@@ -106,14 +106,18 @@ def check_processes(kernel: Kernel, plan: Plan) -> None:
 
 def apply_plan(kernel: Kernel, plan: Plan, *, budget: float = 0.020, rate: float | None = None,
                stop: Callable[[], bool] | None = None, progress: Callable[[int, int], None] | None = None,
-               topology: Topology | None = None) -> ApplyResult:
+               topology: Topology | None = None, move_all: bool = False) -> ApplyResult:
     """Carry out ``plan``'s moves in order (see the module's docstring).
 
     ``budget`` (seconds of kernel work per move_pages call) and ``rate``
     (bytes per second) are the mover's. ``progress(done, total)`` is told the
-    planned pages handled so far.
+    planned pages handled so far. ``move_all`` moves pages other processes map
+    too (MPOL_MF_MOVE_ALL: shared memory such as a database's shared buffers);
+    it needs CAP_SYS_NICE, and is refused before anything moves without it.
     """
     check_processes(kernel, plan)
+    if move_all and not kernel.has_cap_sys_nice():
+        raise NotPermittedError(errno.EPERM, explain.move_all_needs_cap_sys_nice(), "")
     topology = topology or read_topology(kernel)
     online = kernel.online_nodes()
     memory_nodes = {node.id for node in topology.nodes if node.has_memory}
@@ -132,7 +136,7 @@ def apply_plan(kernel: Kernel, plan: Plan, *, budget: float = 0.020, rate: float
         if why:
             result.outcomes.append(MoveOutcome(move, SKIPPED if move.pid not in gone else NOT_RUN, why=why))
         else:
-            done_move = _carry_out(kernel, topology, move, result.outcome, budget, rate, stop, gone)
+            done_move = _carry_out(kernel, topology, move, result.outcome, budget, rate, stop, gone, move_all)
             result.outcomes.append(done_move)
         done += move.pages
         if progress is not None:
@@ -156,9 +160,10 @@ def _skip_reason(kernel: Kernel, move: Move, online: frozenset[int], memory_node
 
 
 def _carry_out(kernel: Kernel, topology: Topology, move: Move, outcome: Outcome, budget: float,
-               rate: float | None, stop: Callable[[], bool] | None, gone: set[int]) -> MoveOutcome:
+               rate: float | None, stop: Callable[[], bool] | None, gone: set[int],
+               move_all: bool) -> MoveOutcome:
     try:
-        moved = move_process(kernel, topology, move.pid, one_node(move.target),
+        moved = move_process(kernel, topology, move.pid, one_node(move.target), move_all=move_all,
                              ranges=[(move.start, move.end)], sources=[move.source], budget=budget, rate=rate,
                              stop=stop)
     except NoSuchProcessError as error:
@@ -179,6 +184,8 @@ def _carry_out(kernel: Kernel, topology: Topology, move: Move, outcome: Outcome,
         outcome.problems.append(f"{failed - moved.not_tried} pages of pid {move.pid} did not end where asked")
     if found == 0:
         state = NOTHING_THERE
+    elif not failed and moved.skipped_shared and not moved.pages_moved:
+        state = SKIPPED  # every page is mapped by other processes too: move_all moves them
     elif not failed:
         state = MOVED  # shared pages left without MPOL_MF_MOVE_ALL are not a failure: said in why
     elif moved.pages_moved:
@@ -191,7 +198,8 @@ def _carry_out(kernel: Kernel, topology: Topology, move: Move, outcome: Outcome,
     if gone_pages:
         reasons.append(f"{gone_pages} pages were freed meanwhile")
     if moved.skipped_shared:
-        reasons.append(f"{moved.skipped_shared} pages other processes map were left")
+        reasons.append(f"{moved.skipped_shared} pages other processes map were left (MPOL_MF_MOVE_ALL "
+                       "moves them)")
     why = ", ".join(reasons)
     return MoveOutcome(move, state, found, moved.pages_moved, why, moved)
 
