@@ -112,6 +112,11 @@ def daemon(config: Path, *args: str, cpus: set[int] | None = None) -> Iterator[D
         running.kill()
 
 
+def shared_only(event: Event) -> bool:
+    """A "failed" event of a move skipped because other processes map all its pages."""
+    return event.get("state") == "skipped" and "other processes map" in str(event.get("why"))
+
+
 def no_kdamond_left() -> None:
     assert int((KDAMONDS / "nr_kdamonds").read_text()) == 0, "a kdamond was left behind"
 
@@ -141,7 +146,9 @@ def test_one_cycle_moves_hot_memory_to_the_threads_node_and_the_data_holds(layou
     events = [json.loads(line) for line in run.stdout.splitlines()]
     assert [e["event"] for e in events][:3] == ["start", "selection", "plan"], events
     moved = next(e for e in events if e["event"] == "moved")
-    assert moved["pages"] >= 0.95 * 32 * MIB // PAGE_SIZE and events[-1]["event"] == "stop"
+    # The private buffer reached node 1 by itself: after the fork, the hammer's first writes copy
+    # its pages on the hammer's node. The shared one only moves with MPOL_MF_MOVE_ALL.
+    assert moved["pages"] >= 0.95 * 16 * MIB // PAGE_SIZE and events[-1]["event"] == "stop"
     for name in ("shared_hot", "private_hot"):
         assert share_on(placed[name], {second}) >= 0.95, (name, placed[name])
     assert placed["cold"] == {first: 16 * MIB // PAGE_SIZE}
@@ -292,8 +299,9 @@ def test_a_full_memory_only_node_shrinks_the_plan_and_nothing_fails(layout: Layo
     events = [json.loads(line) for line in run.stdout.splitlines()]
     plan = next(e for e in events if e["event"] == "plan")
     assert any(note.startswith("room") for note in plan["notes"]), plan
+    # Pages other processes map (a shared library's) stay without move_shared: skipped, not failed.
     bad = [(e.get("state"), e.get("why"), e.get("message")) for e in events
-           if e["event"] in ("failed", "error")]
+           if e["event"] == "error" or (e["event"] == "failed" and not shared_only(e))]
     assert not bad, bad
     moved = next(e for e in events if e["event"] == "moved")
     assert 0 < moved["bytes"] <= 12 * MIB, moved  # what fitted in node 2's 8 MiB, not the 32 MiB cold
