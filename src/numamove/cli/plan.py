@@ -22,6 +22,7 @@ from numamove.cli.profile import (
     MAX_DURATION,
     MIN_INTERVAL,
     Reporter,
+    parse_tracker_names,
     parse_tracker_options,
     registry,
 )
@@ -143,11 +144,7 @@ def profile_now(kernel: Kernel, target: str, pids: list[int], tracker_names: str
     """Profile ``pids`` for ``duration`` (in memory); Ctrl-C ends it with no plan (exit 130)."""
     from numamove.planning.run import record_report
 
-    names = ([name.strip() for name in tracker_names.split(",")] if tracker_names
-             else default_trackers(kernel))
-    if len(set(names)) != len(names) or not all(names):
-        raise InvalidInputError(f"--tracker names each tracker once, separated by commas: "
-                                f"not {tracker_names!r}")
+    names = parse_tracker_names(tracker_names) if tracker_names else default_trackers(kernel)
     trackers = registry().build(kernel, pids, names, parse_tracker_options(tracker_options, names))
     reporter = Reporter(f"profile {target} ({','.join(names)})", duration)
     try:

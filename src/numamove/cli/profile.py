@@ -49,6 +49,14 @@ def parse_size(text: str) -> int:
     return _inputs.parse_size(text, "--max-size", low=MIN_SIZE, high=MAX_SIZE)
 
 
+def parse_tracker_names(text: str) -> list[str]:
+    """--tracker NAME[,NAME]: each tracker once, separated by commas."""
+    names = [name.strip() for name in text.split(",")]
+    if len(set(names)) != len(names) or not all(names):
+        raise InvalidInputError(f"--tracker names each tracker once, separated by commas: not {text!r}")
+    return names
+
+
 def parse_tracker_options(texts: Sequence[str], chosen: Sequence[str]) -> dict[str, dict[str, str]]:
     """--tracker-option NAME.KEY=VALUE, grouped by tracker; NAME must be one of ``chosen``."""
     options: dict[str, dict[str, str]] = {name: {} for name in chosen}
@@ -166,10 +174,7 @@ def profile(kernel: Kernel, target: str | None, tracker_names: str | None, durat
         raise click.UsageError("TARGET is required (a pid, pids, a name pattern or a cgroup), or --log FILE")
     if not tracker_names:
         raise click.UsageError("--tracker is required: name one or more trackers (damon, softdirty, ...)")
-    names = [name.strip() for name in tracker_names.split(",")]
-    if len(set(names)) != len(names) or not all(names):
-        raise InvalidInputError(f"--tracker names each tracker once, separated by commas: "
-                                f"not {tracker_names!r}")
+    names = parse_tracker_names(tracker_names)
     options = parse_tracker_options(tracker_options, names)
     pids = select_targets(kernel, target)
     trackers = registry().build(kernel, pids, names, options)
