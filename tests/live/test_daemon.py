@@ -197,12 +197,14 @@ def test_sigterm_during_a_move_ends_the_batch_cleanly_and_the_data_holds(layout:
     first, second = layout.cpu_nodes
     buffers = [{**b, "node": first} for b in LOCALITY]
     with workload(layout, buffers, hammer_node=second) as work:
-        # DAMON's kdamond runs while the daemon profiles; 0.5 MB/s makes the move last a minute.
+        # DAMON's kdamond runs while the daemon profiles; 1 MB/s makes the move last half a minute.
         config = write_config(tmp_path / "numamove.toml", [selection(work, tracker="damon,threads",
-                                                                     rate=0.5)])
+                                                                     rate=1)])
         with daemon(config, cpus=other_cpus(second)) as running:
             running.until(event("plan"))
-            time.sleep(3)  # inside the paced move
+            # A first call of one 2 MiB huge page waits 2.1 s for its share of the rate, and
+            # the calls after it (up to four of them) wait until 10 s: stop in between.
+            time.sleep(6)
             started = time.monotonic()
             assert running.stop() == 0
             took = time.monotonic() - started
