@@ -108,6 +108,30 @@ def test_a_plan_from_a_report_is_carried_out_move_by_move(tmp_path: Path) -> Non
     assert [(o.state, o.found, o.moved) for o in again.outcomes] == [("nothing to move", 0, 0)] * 2
 
 
+def test_apply_scans_a_process_once_and_moves_each_range_from_its_source(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    kernel, _ = recorded(tmp_path)
+    reads: list[str] = []
+    read_text = kernel.read_text
+
+    def counted(path: str) -> str:
+        reads.append(path)
+        return read_text(path)
+
+    monkeypatch.setattr(kernel, "read_text", counted)
+    moves = (Move(PID, START, START + 2 * PAGE, 1, 0, 2, "balance", "test"),
+             Move(PID, START + 2 * PAGE, START + 4 * PAGE, 1, 2, 2, "balance", "test"),
+             Move(PID, START + 2 * PAGE, START + 4 * PAGE, 0, 2, 0, "balance", "test"),  # shares a range
+             Move(PID, START + 6 * PAGE, START + 8 * PAGE, 1, 0, 1, "balance", "test"))
+    result = apply_plan(kernel, Plan("test", (PlannedProcess(PID, 1000, "worker"),), moves))
+    assert sum(path.endswith("/smaps") for path in reads) == 1
+    assert [(o.state, o.found, o.moved) for o in result.outcomes] == [
+        ("moved", 2, 2), ("moved", 2, 2), ("nothing to move", 0, 0), ("moved", 1, 1)]
+    sent = [(int(address - START) // PAGE, int(node)) for call in kernel.syscalls.calls  # type: ignore[attr-defined]
+            if call.nodes is not None for address, node in zip(call.addresses, call.nodes, strict=True)]
+    assert sent == [(0, 0), (1, 0), (2, 2), (3, 2), (6, 0)]
+
+
 def plan_for(start_ticks: int, target: int) -> Plan:
     return Plan("test", (PlannedProcess(PID, start_ticks, "worker"),),
                 (Move(PID, START, START + 4 * PAGE, 1, target, 4, "balance", "test"),))

@@ -3,9 +3,11 @@
 ``apply_plan`` first checks that every process of the plan is the one it was
 made for (same pid, same start time): a plan for a process that has gone, or
 for a pid another process took since, is refused whole. Then each move moves
-the pages of its range that are on its source node NOW to its target
-(numamove.move.pipeline.move_process): memory that moved since the plan was
-made, or that was freed, is simply not found there. A move whose node went
+the pages of its range that are on its source node to its target. A process is
+scanned once, over the ranges of all its moves, when its first move runs (a
+scan reads /proc/PID/smaps whole, which costs far more than a move of a few
+pages): memory that moved since, or that was freed, is simply not found there
+or is reported freed. A move whose node went
 offline (or lost its memory, or left the process's cpuset) is skipped, saying
 why. ``stop()`` ends the running move after its batch and leaves the rest "not
 run"; a process that exits ends its own moves.
@@ -18,16 +20,17 @@ through the pipeline.
 from __future__ import annotations
 
 import errno
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from numamove.errors import NoSuchProcessError, NotPermittedError
 from numamove.kernel import Kernel, explain
-from numamove.move.pipeline import Outcome, move_process
+from numamove.move.pipeline import Outcome, move_found_units
 from numamove.move.result import MoveResult, status_name
 from numamove.policy.choosers import one_node
 from numamove.policy.plan import Move, Plan
+from numamove.policy.units import Units
 from numamove.targets import process_identity
 from numamove.topology import Topology, read_topology
 
@@ -125,6 +128,7 @@ def apply_plan(kernel: Kernel, plan: Plan, *, budget: float = 0.020, rate: float
     total = sum(move.pages for move in plan.moves)
     done = 0
     gone: set[int] = set()
+    pages_of = _Found(kernel, plan.moves)
     if progress is not None:
         progress(0, total)
     for move in plan.moves:
@@ -136,7 +140,8 @@ def apply_plan(kernel: Kernel, plan: Plan, *, budget: float = 0.020, rate: float
         if why:
             result.outcomes.append(MoveOutcome(move, SKIPPED if move.pid not in gone else NOT_RUN, why=why))
         else:
-            done_move = _carry_out(kernel, topology, move, result.outcome, budget, rate, stop, gone, move_all)
+            done_move = _carry_out(kernel, topology, move, pages_of, result.outcome, budget, rate, stop, gone,
+                                   move_all)
             result.outcomes.append(done_move)
         done += move.pages
         if progress is not None:
@@ -159,13 +164,49 @@ def _skip_reason(kernel: Kernel, move: Move, online: frozenset[int], memory_node
     return ""
 
 
-def _carry_out(kernel: Kernel, topology: Topology, move: Move, outcome: Outcome, budget: float,
-               rate: float | None, stop: Callable[[], bool] | None, gone: set[int],
+class _Found:
+    """Each process's present pages over the ranges of its moves: one scan per process, when first asked."""
+
+    def __init__(self, kernel: Kernel, moves: Sequence[Move]) -> None:
+        self.kernel = kernel
+        self.ranges: dict[int, list[tuple[int, int]]] = {}
+        for move in moves:
+            self.ranges.setdefault(move.pid, []).append((move.start, move.end))
+        self.units: dict[int, Units] = {}
+
+    def of(self, move: Move) -> Units:
+        """The units of ``move``'s range on its source node (NoSuchProcessError: the process exited)."""
+        import numpy as np
+
+        from numamove.move.from_scan import units_from_scan
+        from numamove.scan import scan_process
+
+        units = self.units.get(move.pid)
+        if units is None:
+            scan = scan_process(move.pid, kernel=self.kernel, pages=True, policies=False,
+                                ranges=_merged(self.ranges[move.pid]), present_only=True)
+            units = self.units[move.pid] = units_from_scan(scan)
+        inside = (units.addresses >= np.uint64(move.start)) & (units.addresses < np.uint64(move.end))
+        return units.subset(inside & ((units.nodes == move.source) | (units.nodes < 0)))
+
+
+def _merged(ranges: list[tuple[int, int]]) -> list[tuple[int, int]]:
+    """``ranges`` sorted, overlapping or touching ones joined (moves from two nodes may share a range)."""
+    joined: list[tuple[int, int]] = []
+    for start, end in sorted(ranges):
+        if joined and start <= joined[-1][1]:
+            joined[-1] = (joined[-1][0], max(end, joined[-1][1]))
+        else:
+            joined.append((start, end))
+    return joined
+
+
+def _carry_out(kernel: Kernel, topology: Topology, move: Move, pages_of: _Found, outcome: Outcome,
+               budget: float, rate: float | None, stop: Callable[[], bool] | None, gone: set[int],
                move_all: bool) -> MoveOutcome:
     try:
-        moved = move_process(kernel, topology, move.pid, one_node(move.target), move_all=move_all,
-                             ranges=[(move.start, move.end)], sources=[move.source], budget=budget, rate=rate,
-                             stop=stop)
+        moved = move_found_units(kernel, topology, move.pid, pages_of.of(move), one_node(move.target),
+                                 move_all=move_all, budget=budget, rate=rate, stop=stop)
     except NoSuchProcessError as error:
         gone.add(move.pid)
         outcome.problems.append(f"process {move.pid} exited while the plan ran")

@@ -32,12 +32,12 @@ if TYPE_CHECKING:
     from numamove.kernel import Kernel
     from numamove.model import Vma
     from numamove.move.result import MoveResult
-    from numamove.policy.units import Chooser
+    from numamove.policy.units import Chooser, Units
     from numamove.topology import Topology
 
 __all__ = ["EXIT_FAILED", "EXIT_INTERRUPTED", "EXIT_OK", "EXIT_SHARED_LEFT", "MigrateResult", "Outcome",
-           "check_move", "migrate_nodes", "migrate_process", "move_exit_status", "move_process",
-           "read_target"]
+           "check_move", "migrate_nodes", "migrate_process", "move_exit_status", "move_found_units",
+           "move_process", "read_target"]
 
 EXIT_OK = 0
 EXIT_FAILED = 1  # pages that could move did not, or the process exited mid-way
@@ -114,11 +114,9 @@ def move_process(kernel: Kernel, topology: Topology, pid: int, chooser: Chooser 
     """
     import numpy as np
 
-    from numamove.kernel.syscalls import MPOL_MF_MOVE, MPOL_MF_MOVE_ALL
-    from numamove.move.engine import move_units, preview
+    from numamove.move.engine import preview
     from numamove.move.from_scan import units_from_scan
     from numamove.policy.choosers import thread_nodes
-    from numamove.policy.targets import nearest_fallback
     from numamove.scan import scan_process
 
     scan = scan_process(pid, kernel=kernel, pages=True, policies=False, select=select, ranges=ranges,
@@ -131,6 +129,23 @@ def move_process(kernel: Kernel, topology: Topology, pid: int, chooser: Chooser 
         units = units.subset(np.isin(units.nodes, list(sources)) | (units.nodes < 0))
     if dry_run:
         return preview(units, chooser)
+    return move_found_units(kernel, topology, pid, units, chooser, fallback_targets=fallback_targets,
+                            move_all=move_all, budget=budget, rate=rate, progress=progress, stop=stop)
+
+
+def move_found_units(kernel: Kernel, topology: Topology, pid: int, units: Units, chooser: Chooser, *,
+                     fallback_targets: Sequence[int] = (), move_all: bool = False, budget: float = 0.020,
+                     rate: float | None = None, progress: Progress | None = None,
+                     stop: Callable[[], bool] | None = None) -> MoveResult:
+    """Move ``units`` of ``pid``, found by a scan, where ``chooser`` says (move_pages(2)).
+
+    :func:`move_process` after its scan; ``apply_plan`` scans a process once and moves
+    each part of a plan through this. The other arguments are :func:`move_process`'s.
+    """
+    from numamove.kernel.syscalls import MPOL_MF_MOVE, MPOL_MF_MOVE_ALL
+    from numamove.move.engine import move_units
+    from numamove.policy.targets import nearest_fallback
+
     distances = {node.id: node.distances for node in topology.nodes}
     fallback = nearest_fallback(distances, fallback_targets) if len(set(fallback_targets)) > 1 else None
     return move_units(pid, units, chooser, flags=MPOL_MF_MOVE_ALL if move_all else MPOL_MF_MOVE,
