@@ -150,6 +150,20 @@ def test_tiering_sizes_the_hot_set_to_fit_the_fast_tier() -> None:
                           "stay where they are",)
 
 
+def test_tiering_demotes_warm_memory_outside_the_hot_set_when_a_hotter_set_needs_its_room() -> None:
+    # A phase change: the last hot set (now 5 accesses/s) fills node 0, the new one (50) is on node 2.
+    nodes = (node(0, free=KEEP), FULL_1, node(2))
+    snap = snapshot(region(0, {0: HOT}, 5), region(HOT, {2: HOT}, 50, {0: 1.0}), nodes=nodes)
+    made = plan("tiering", snap)
+    assert [where(m) for m in made.moves] == [(0, HOT, 0, 2, HOT, "demote"),
+                                             (HOT, 2 * HOT, 2, 0, HOT, "promote")]
+    assert made.moves[0].reason == ("warm: 5 accesses/s, outside the hot set that fits the tier, makes room "
+                                    "on node 0")
+    # demote=cold leaves warm memory where it is unless a promotion needs the room.
+    nothing_hotter = snapshot(region(0, {0: HOT}, 5), nodes=(node(0, free=KEEP + HOT * P), FULL_1, node(2)))
+    assert plan("tiering", nothing_hotter, demote="cold").moves == ()
+
+
 def test_tiering_takes_tiers_from_the_kernel_when_it_has_them() -> None:
     # Node 1 is in a slower tier although it has CPUs: the hot pages there go to node 0.
     nodes = (node(0, tier=4), node(1, tier=22), node(2, tier=22))

@@ -6,9 +6,10 @@ are ranked by heat, and the hot set is the hottest of them whose bytes fit the
 fast tier for this plan: its free memory less the headroom, plus what the
 processes already hold there (Memtis's idea: size the hot set to the tier,
 rather than promote whatever was touched last). Hot-set pages on a slow node
-are promoted; cold pages outside the hot set are demoted from the fast tier,
-coldest first, only as much as the promotions and the headroom need (option
-``demote=needed``) or all of them (``demote=cold``).
+are promoted; pages outside the hot set are demoted from the fast tier,
+coldest first (cold, then hot memory that did not fit), only as much as the
+promotions and the headroom need (option ``demote=needed``), or every cold
+page (``demote=cold``).
 
 Pure: no kernel interface. May import: numamove.errors and its own package.
 """
@@ -57,9 +58,11 @@ class _Planner:
         self.moves: list[Move] = []
         self.cold: dict[int, deque[tuple[RegionState, Move]]] = {n.id: deque() for n in fast}
         self.cold_pages = dict.fromkeys(self.cold, 0)
-        regions = sorted((r for i, r in enumerate(snapshot.regions)
-                          if i not in hot_set and not settings.is_hot(r.heat)),
+        # Outside the hot set is cold to the fast tier: a hot region that did not fit makes room
+        # too (after the cold ones), or a new hot set could never displace the last one.
+        regions = sorted((r for i, r in enumerate(snapshot.regions) if i not in hot_set),
                          key=lambda r: (r.heat, r.pid, r.start))
+        self.settings = settings
         for region in regions:
             for node in fast:
                 pages = region.pages.get(node.id, 0)
@@ -91,6 +94,8 @@ class _Planner:
         """Cold memory off fast ``node``, coldest first, until ``need`` bytes are freed (all: need < 0)."""
         queue = self.cold[node]
         while queue and need != 0:
+            if need < 0 and self.settings.is_hot(queue[0][0].heat):
+                break  # demote=cold: the cold ones only; warm memory leaves only to make room
             region, pending = queue.popleft()
             taken = pending if need < 0 else prefix_with(pending, math.ceil(need / self.page), self.page)
             rest = part(pending, taken.end, pending.end, self.page) if taken.pages < pending.pages else None
@@ -105,6 +110,8 @@ class _Planner:
                 need = max(0, need - size)
 
     def _cold_words(self, region: RegionState) -> str:
+        if self.settings.is_hot(region.heat):
+            return f"warm: {heat_text(region.heat, self.snapshot)}, outside the hot set that fits the tier"
         if region.heat > 0:
             return f"cold: {heat_text(region.heat, self.snapshot)}, below the hot threshold"
         seconds = self.snapshot.seconds
