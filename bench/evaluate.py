@@ -2,7 +2,7 @@
 
 Run from the project root, on the host:
 
-    .venv/bin/python bench/evaluate.py [--seconds 40] [--short 12] [--workloads private,shared,hotset,phase]
+    .venv/bin/python bench/evaluate.py [--seconds 30] [--short 8] [--workloads private,shared,hotset,phase]
                                        [--report-only]
 
 It boots the test VM (vmtest/run.py: nodes 0 and 1 with a vCPU and 1 GiB each,
@@ -10,18 +10,28 @@ node 2 a memory-only lower tier) twice (--boots off,kernel) and runs bench/eval_
 
 - boot "off" (numa_balancing=disable): each workload with no migration
   ("none"), with numamove's daemon ("numamove": policy locality or tiering,
-  tracker damon,threads) and with the oracle placement ("oracle");
+  tracker damon,threads, shared pages moved too; started before the workload's
+  accesses, as a service is) and with the oracle placement ("oracle");
 - boot "kernel" (numa_balancing=enable): the locality workloads under AutoNUMA,
   then, after switching to the tiering mode (numa_balancing=2,
   demotion_enabled=1) with no workload running, the tiering workloads.
+
+The tiering workloads are capacity-bound: memory locked on nodes 0 and 1 leaves the fast
+tier room (free memory above the 5% headroom, plus the workload's other memory there) for
+1/1.5 of the working set.
 
 Tuning experiments, each a boot of its own when named in --boots:
 
 - boot "tuned" (numa_balancing=disable): the tiering workloads under numamove's
   daemon with the tiering policy's --tuned options (default min_heat=20, in
   DAMON's accesses per second: the hot set only, not every page touched);
-- boot "fast" (numa_balancing=disable): the workloads but "shared" under numamove
+- boot "fast" (numa_balancing=disable): the workloads under numamove
   with a shorter cycle (interval 2s, profile 1s, sample 0.25s; default 4s, 2s, 0.5s);
+- boot "kerneltuned": as "kernel", with AutoNUMA's longest scan period capped at
+  1 s and its first scan after 100 ms (debugfs sched/numa_balancing:
+  scan_period_max_ms, default 60 s; scan_delay_ms, default 1 s): the period
+  grows while a task's faults are local, as they are while a workload first
+  touches its buffer, and then the kernel looks again only after many seconds;
 - boot "noflush": the locality workloads under
   AutoNUMA with hammers that skip their per-pass TLB flush, to see whether the
   flush (which DAMON needs under TCG) holds AutoNUMA back.
@@ -41,17 +51,19 @@ import json
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
 PROJECT = Path(__file__).resolve().parent.parent
 RESULTS = PROJECT / "bench" / "results"
 LOCALITY = ("private", "shared")
-RUN_ORDER = ("none", "kernel", "kernel-noflush", "numamove", "tuned", "fast", "oracle")
-COLOURS = dict(zip(RUN_ORDER, ("tab:blue", "tab:orange", "tab:brown", "tab:green", "tab:olive", "tab:cyan",
-                               "tab:red"), strict=True))
+RUN_ORDER = ("none", "kernel", "kernel-tuned", "kernel-noflush", "numamove", "tuned", "fast", "oracle")
+COLOURS = dict(zip(RUN_ORDER, ("tab:blue", "tab:orange", "tab:purple", "tab:brown", "tab:green", "tab:olive",
+                               "tab:cyan", "tab:red"), strict=True))
 # boot -> eval_guest.py --mode
-MODES = {"off": "off", "kernel": "kernel", "tuned": "off", "fast": "off", "noflush": "kernel"}
+MODES = {"off": "off", "kernel": "kernel", "kerneltuned": "kernel", "tuned": "off", "fast": "off",
+         "noflush": "kernel"}
 
 
 def boot(name: str, runs: list[str], args: argparse.Namespace) -> int:
@@ -63,7 +75,8 @@ def boot(name: str, runs: list[str], args: argparse.Namespace) -> int:
                python, str(PROJECT / "bench" / "eval_guest.py"), "--mode", mode, "--runs", ",".join(runs),
                "--out", str(RESULTS / f"evaluation-{name}.json"), "--seconds", str(args.seconds),
                "--short", str(args.short), "--interval", args.interval, "--profile", args.profile,
-               "--sample", args.sample, "--tuned", args.tuned, *(["--no-flush"] if name == "noflush" else [])]
+               "--sample", args.sample, "--tuned", args.tuned, *(["--no-flush"] if name == "noflush" else []),
+               *(["--scan-period-max-ms", "1000", "--scan-delay-ms", "100"] if name == "kerneltuned" else [])]
     env = dict(os.environ, PYTEST_DISABLE_PLUGIN_AUTOLOAD="1")
     print(f"evaluate: booting the VM ({name}) for {', '.join(runs)}", flush=True)
     return subprocess.run(command, cwd=PROJECT, env=env, check=False).returncode
@@ -82,26 +95,26 @@ def text(value: float | None, form: str = "{:.2f}") -> str:
 
 
 def table(name: str, runs: list[dict[str, Any]]) -> list[str]:
-    oracle = runs[0]["oracle_awr"]
-    minimum = runs[0]["minimum_moves"]
+    """A workload's table. The oracle and the minimum are each run's own: a tiering run measures
+    the fast tier's room when it starts, and it differs by a few MiB from run to run."""
     phased = any(r["phase_at"] is not None for r in runs)
-    head = ["run", "AWR 10s", "AWR 30s", "AWR end", "conv. s", *(["conv. after phase s"] if phased else []),
-            "pages moved (all)", "x minimum", "buffer pages moved", "ping-pong", "daemon CPU", "passes/s",
-            "checksum"]
-    awrs = " / ".join(f"{v:.3f}" for v in oracle)
-    lines = [f"### {name} (oracle AWR {awrs}; minimum moves {minimum} pages)",
-             "", "| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    head = ["run", "oracle AWR", "AWR 10s", "AWR 30s", "AWR end", "conv. s",
+            *(["conv. after phase s"] if phased else []), "minimum moves", "pages moved (all)", "x minimum",
+            "buffer pages moved", "ping-pong", "daemon CPU", "passes/s", "checksum"]
+    lines = [f"### {name}", "", "| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for run in runs:
         cpu = run.get("daemon_cpu_s")
+        minimum = run["minimum_moves"]
         label = run["run"] + (f" ({run['policy_options']})" if run.get("policy_options") else "")
-        cells = [label, text(at(run, 10)), text(at(run, 30)), text(run["series"][-1]["awr"]),
-                 text(run["convergence_s"], "{:.1f}")]
+        cells = [label, " / ".join(f"{v:.3f}" for v in run["oracle_awr"]), text(at(run, 10)),
+                 text(at(run, 30)), text(run["series"][-1]["awr"]), text(run["convergence_s"], "{:.1f}")]
         if phased:
             cells.append(text(run["convergence_after_phase_s"], "{:.1f}"))
         seen = run.get("buffer_pages_moved_seen", run.get("placement_changes_seen", 0))
         if run["run"] == "oracle":  # its moves happen before the clock starts
             seen = run["pages_moved"]
-        cells += [str(run["pages_moved"]), text(run["pages_moved"] / minimum if minimum else None), str(seen),
+        ratio = run["pages_moved"] / minimum if minimum else None
+        cells += [str(minimum), str(run["pages_moved"]), text(ratio), str(seen),
                   str(run["ping_pong_pages"]),
                   "-" if cpu is None else f"{cpu:.1f} s ({run['daemon_cpu_share'] * 100:.0f}%)",
                   f"{run['throughput_passes_per_s']:.1f}", "ok" if run["check"]["ok"] else "BAD"]
@@ -167,13 +180,13 @@ def report() -> int:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--seconds", type=float, default=40.0, help="length of the kernel and numamove runs")
-    parser.add_argument("--short", type=float, default=12.0, help="length of the none and oracle runs "
+    parser.add_argument("--seconds", type=float, default=30.0, help="length of the kernel and numamove runs")
+    parser.add_argument("--short", type=float, default=8.0, help="length of the none and oracle runs "
                         "(their placement does not change)")
     parser.add_argument("--workloads", default="private,shared,hotset,phase")
     parser.add_argument("--boots", default="off,kernel",
                         help="the boots to run: off and kernel (default), and the tuning experiments "
-                             "tuned, fast and noflush")
+                             "kerneltuned, tuned, fast and noflush")
     parser.add_argument("--interval", default="4s", help="numamove's daemon: its cycle")
     parser.add_argument("--profile", default="2s", help="numamove's daemon: the profile per cycle")
     parser.add_argument("--sample", default="0.5s", help="numamove's daemon: its sampling interval")
@@ -187,11 +200,14 @@ def main() -> int:
     if not args.report_only:
         plan = {"off": [f"{w}:{r}" for w in workloads for r in ("none", "numamove", "oracle")],
                 "kernel": [f"{w}:kernel" for w in sorted(workloads, key=lambda w: w not in LOCALITY)],
+                "kerneltuned": [f"{w}:kernel" for w in sorted(workloads, key=lambda w: w not in LOCALITY)],
                 "tuned": [f"{w}:tuned" for w in workloads if w not in LOCALITY],
                 "noflush": [f"{w}:kernel" for w in workloads if w in LOCALITY],
-                "fast": [f"{w}:fast" for w in workloads if w != "shared"]}
+                "fast": [f"{w}:fast" for w in workloads]}
         for mode in args.boots.split(","):
+            began = time.monotonic()
             status = boot(mode, plan[mode], args)
+            print(f"evaluate: the {mode} boot took {time.monotonic() - began:.0f} s", flush=True)
             if status != 0:
                 print(f"evaluate: the {mode} boot ended with status {status}", file=sys.stderr)
                 failed = 1
