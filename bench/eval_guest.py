@@ -43,6 +43,7 @@ from numamove.daemon.config import parse_config
 from numamove.daemon.loop import Daemon
 from numamove.kernel import Kernel
 from numamove.policy.scores import awr, convergence_time, minimum_moves, node_changes, ping_pong
+from numamove.procfs import parse_node_meminfo
 
 HERE = Path(__file__).resolve().parent
 PAGE = os.sysconf("SC_PAGE_SIZE")
@@ -99,12 +100,7 @@ def vmstat() -> dict[str, int]:
 
 
 def cpus_of(node: int) -> list[int]:
-    text = Path(f"/sys/devices/system/node/node{node}/cpulist").read_text().strip()
-    cpus: list[int] = []
-    for part in text.split(","):
-        lo, _, hi = part.partition("-")
-        cpus += range(int(lo), int(hi or lo) + 1)
-    return cpus
+    return list(numamove.parse_cpulist(Path(f"/sys/devices/system/node/node{node}/cpulist").read_text()))
 
 
 def tiering(spec: dict[str, Any]) -> bool:
@@ -173,21 +169,13 @@ def held_on_top(pid: int, buffer_start: int) -> dict[int, int]:
 def fast_room(held: dict[int, int]) -> dict[int, int]:
     """Pages each top-tier node can give the buffer: its free memory less the headroom, plus the
     workload's other pages there (``held``). The tiering policy sizes the hot set the same way."""
-    room = {}
-    for node in TOP_TIER:
-        info = node_meminfo(node)
-        room[node] = (info["MemFree"] - math.ceil(HEADROOM * info["MemTotal"])) // PAGE + held[node]
-    return room
+    return {node: free_above_headroom(node) // PAGE + held[node] for node in TOP_TIER}
 
 
-def node_meminfo(node: int) -> dict[str, int]:
-    """/sys/devices/system/node/nodeN/meminfo in bytes."""
-    values = {}
-    for line in Path(f"/sys/devices/system/node/node{node}/meminfo").read_text().splitlines():
-        words = line.split()
-        if len(words) >= 4 and words[-1] == "kB":
-            values[words[2].rstrip(":")] = int(words[3]) * 1024
-    return values
+def free_above_headroom(node: int) -> int:
+    """Bytes free on ``node`` beyond the headroom (/sys/devices/system/node/nodeN/meminfo)."""
+    info = parse_node_meminfo(Path(f"/sys/devices/system/node/node{node}/meminfo").read_text())
+    return info["MemFree"] - math.ceil(HEADROOM * info["MemTotal"])
 
 
 def place(pid: int, addresses: npt.NDArray[np.uint64], now: npt.NDArray[np.int32],
@@ -206,8 +194,7 @@ class Balloon:
         self.areas: list[mmap.mmap] = []
         libc = ctypes.CDLL(None, use_errno=True)
         for node in TOP_TIER:
-            info = node_meminfo(node)
-            size = (info["MemFree"] - math.ceil(HEADROOM * info["MemTotal"]) - room) // PAGE * PAGE
+            size = (free_above_headroom(node) - room) // PAGE * PAGE
             if size <= 0:
                 continue
             area = mmap.mmap(-1, size, flags=mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS)
@@ -224,8 +211,6 @@ class Balloon:
         for area in self.areas:
             area.close()
         self.areas = []
-
-
 
 
 def set_tiering_mode() -> dict[str, str]:
@@ -403,8 +388,8 @@ def main() -> int:
     parser.add_argument("--mode", choices=("off", "kernel"), required=True)
     parser.add_argument("--runs", required=True, help="WORKLOAD:RUN,... e.g. private:none,private:oracle")
     parser.add_argument("--out", required=True)
-    parser.add_argument("--seconds", type=float, default=45.0, help="length of kernel and numamove runs")
-    parser.add_argument("--short", type=float, default=15.0, help="length of none and oracle runs")
+    parser.add_argument("--seconds", type=float, default=30.0, help="length of kernel and numamove runs")
+    parser.add_argument("--short", type=float, default=8.0, help="length of none and oracle runs")
     parser.add_argument("--period", type=float, default=1.0, help="seconds between placement samples")
     parser.add_argument("--interval", default="4s", help="the daemon's cycle")
     parser.add_argument("--profile", default="2s", help="the daemon's profile per cycle")
