@@ -62,8 +62,8 @@ def test_ctrl_c_stops_after_the_running_call_with_the_summary(layout: Layout, fo
     assert "Traceback" not in stderr and stderr == (
         "numamove: interrupted: stopped after the running call; the summary says what moved\n"), stderr
     # After the running call, not at the end of the move (10 s or more away at 5 MB/s): the summary
-    # and the interpreter's exit took 2.5 s once in the emulated guest.
-    assert took < 3.0, took
+    # and the interpreter's exit took 2.5 s once in the emulated guest, so a busy host may take more.
+    assert took < 6.0, took
     assert 0 < on_one < INTERRUPT_PAGES, on_one
     if form == "move-text":
         moved = re.search(rf"^pid {t.pid}: moved (\d+) pages ", stdout)

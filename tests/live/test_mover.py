@@ -386,7 +386,8 @@ def test_target_exiting_mid_move_stops_the_move(layout: Layout) -> None:
         took = time.monotonic() - started
         assert child.receive() == "reaped 0"
     assert result.stopped == f"process {pid} exited during the move", result
-    assert 0 < result.pages_moved < EXIT_PAGES and took < 3.0, (result, took)
+    # Stopped when the target went, before the whole move's time at RATE (about 4.2 s).
+    assert 0 < result.pages_moved < EXIT_PAGES and took < EXIT_PAGES * PAGE_SIZE / RATE, (result, took)
 
 
 def process_state(pid: int) -> str:
@@ -473,7 +474,8 @@ def test_cli_target_exiting_mid_move_exits_1(layout: Layout) -> None:
         assert re.search(r"(?m)^  [1-9]\d* pages not tried: the process exited first$", result.stdout), (
             result.output)
         assert "-ENOENT" not in result.stdout, result.output
-        assert took < 4.5, (took, result.output)
+        # The scan, 2 s of moving and the stop; the whole move alone would take 4.2 s at RATE.
+        assert took < 6.0, (took, result.output)
     else:
         assert result.stderr == f"numamove: error: no such process: pid {pid}\n", result.stderr
 
@@ -576,8 +578,9 @@ def test_budget_bounds_the_longest_call(layout: Layout) -> None:
     print(f"budget, numamove move --budget: {numbers}")
     assert document["pages_moved"] == BUDGET_PAGES
     # The budget sizes calls, it does not bound them (README); an emulated guest stretches a call now
-    # and then (43 ms against 20 ms in one quiet full run), so three times the budget is the bound here.
-    assert document["longest_call_ms"] <= 3 * BUDGET_MS, numbers
+    # and then (43 ms against 20 ms in one quiet full run, 52 ms on a busy CI machine). One call for
+    # the whole range would take about 500 ms, so five times the budget still tells the two apart.
+    assert document["longest_call_ms"] <= 5 * BUDGET_MS, numbers
 
 
 def test_budget_after_the_first_call(layout: Layout) -> None:
@@ -593,12 +596,20 @@ def test_budget_after_the_first_call(layout: Layout) -> None:
     (first_pages, first), *rest = syscalls.calls
     worst_pages, worst = max(rest, key=lambda call: call[1])
     sizes = sorted(pages for pages, _ in rest)
+    times = sorted(seconds for _, seconds in rest)
+    median = times[len(times) // 2]
+    over = sum(seconds > 2 * BUDGET_MS / 1e3 for seconds in times)
     numbers = (f"first call {first_pages} pages in {first * 1e3:.1f} ms; after it: {len(rest)} calls of "
                f"{sizes[0]}-{sizes[-1]} pages (median {sizes[len(sizes) // 2]}), "
-               f"longest {worst * 1e3:.1f} ms ({worst_pages} pages), "
+               f"median {median * 1e3:.1f} ms, longest {worst * 1e3:.1f} ms ({worst_pages} pages), "
+               f"{over} over twice the budget, "
                f"{sum(t for _, t in rest) / sum(sizes) * 1e6:.1f} us per page")
     print(f"budget {BUDGET_MS} ms, move_units: {numbers}")
-    assert worst <= 2 * BUDGET_MS / 1e3, numbers
+    # The calls are sized to the budget: not far under it (one page a call would pass a bound alone)
+    # and not over it. A call that the host stalls is not the sizing's doing (one of 630 pages took
+    # 51.6 ms, 82 us a page against the run's 30, on a busy CI machine), so a tenth may pass 2x.
+    assert 0.25 * BUDGET_MS / 1e3 <= median <= 1.25 * BUDGET_MS / 1e3, numbers
+    assert over <= len(rest) // 10, numbers
 
 
 # --- 9: tools/testing/selftests/mm/migration.c -----------------------------------------------------
