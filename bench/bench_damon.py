@@ -131,7 +131,7 @@ def paddr_proxy(kernel: Kernel, args: argparse.Namespace) -> Result:
         sysfs.write("0/contexts/0/targets/0/regions/0/end", start + (args.mib << 20))
         sysfs.write("0/state", "on")
 
-        def sample() -> list[tuple[int, int, int]]:
+        def sample() -> list[tuple[int, int, int, int]]:
             sysfs.write("0/state", "update_schemes_tried_regions")
             return sysfs.tried_regions(0)
 

@@ -106,6 +106,11 @@ def test_damon_ranks_the_hot_region_first(layout: Layout) -> None:
     assert overlap >= 0.9 * hottest.size, (hex(hottest.start), hex(hottest.end), workload.hot)
     assert inside >= 0.9 * reported, f"{inside} of {reported} hot bytes inside the hot region"
     assert hottest.heat <= 1 / 0.020 + 1e-9  # at most one access per 20 ms sampling interval
+    # Age in seconds: memory the workload never touches again keeps its pattern (no access) for the
+    # 4 s and more that DAMON has watched it, while its age counts 200 ms aggregation intervals.
+    ages = [-1.0 if r.age is None else r.age for r in seen]
+    assert min(ages) >= 0, ages
+    assert max(ages) >= 1.0, sorted(set(ages))[-5:]
 
 
 def test_damon_keeps_several_targets_apart(layout: Layout) -> None:

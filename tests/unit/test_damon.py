@@ -200,6 +200,8 @@ def test_start_sample_stop_write_exactly_this(kernel: FakeDamon) -> None:
         (TARGET, 0x1000, 0x3000, 0.0, None, None), (TARGET, 0x3000, 0x5000, 40.0, None, None),
         (TARGET, 0x7000, 0x8000, 200.0, None, None)]
     assert all(r.heat_unit == HEAT_UNIT for r in regions)
+    # DAMON's age counts aggregation intervals (100 ms by default): seconds here.
+    assert [r.age for r in regions] == pytest.approx([0.9, 0.2, 0.1])
     kernel.regions = {}  # an update that filled nothing is asked once more
     assert list(damon.sample()) == []
     assert kernel.writes() == [("0/state", "update_schemes_tried_regions")] * 3

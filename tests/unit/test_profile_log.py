@@ -35,8 +35,8 @@ HEADER = Header(trackers=["damon", "threads"], heat_unit="accesses per aggregati
 
 def region(start: int, end: int, heat: float = 1.0, nodes: dict[int, int] | None = None, *,
            interval: int = 0, written: bool | None = None,
-           accessing: dict[int, float] | None = None) -> RegionRecord:
-    return RegionRecord(interval, 1234, start, end, heat, written, accessing, nodes or {})
+           accessing: dict[int, float] | None = None, age: float | None = None) -> RegionRecord:
+    return RegionRecord(interval, 1234, start, end, heat, written, accessing, nodes or {}, age)
 
 
 def test_records_are_the_format_s_lines() -> None:
@@ -58,13 +58,16 @@ def test_records_are_the_format_s_lines() -> None:
         "type": "region", "interval": 3, "pid": 1234, "start": 4096, "end": 8192, "heat": 3.5,
         "written": True, "accessing_nodes": {"0": 0.1, "1": 0.9}, "nodes": {"2": 1}}
     assert json.loads(to_json(region(0, 1)))["accessing_nodes"] is None
+    assert "age" not in json.loads(to_json(region(0, 1)))  # only a tracker that knows it writes it
+    assert json.loads(to_json(region(0, 1, age=2.5)))["age"] == 2.5
     assert json.loads(to_json(EndRecord(4, "target exited", 4.5))) == {
         "type": "end", "intervals": 4, "reason": "target exited", "time": 4.5}
 
 
 @pytest.mark.parametrize("record", [
     HEADER, VmasRecord(2, 5, [(0, 4096, "[anon]")]), IntervalRecord(0, 0.5, 0.5, 5, {0: 1}),
-    region(0, 4096, 0.0, {1: 2}, written=False, accessing={1: 1.0}), EndRecord(0, "duration", 0.0)])
+    region(0, 4096, 0.0, {1: 2}, written=False, accessing={1: 1.0}), region(0, 4096, 1.0, age=30.0),
+    EndRecord(0, "duration", 0.0)])
 def test_each_record_reads_back_as_itself(record: object) -> None:
     assert from_json(to_json(record)) == record  # type: ignore[arg-type]
 
@@ -81,6 +84,10 @@ def test_each_record_reads_back_as_itself(record: object) -> None:
      "maps node ids to counts"),
     ('{"type": "region", "interval": 0, "pid": 1, "start": 9, "end": 3, "heat": 1, "written": null, '
      '"accessing_nodes": null, "nodes": {}}', "start < end"),
+    ('{"type": "region", "interval": 0, "pid": 1, "start": 1, "end": 3, "heat": 1, "written": null, '
+     '"accessing_nodes": null, "nodes": {}, "age": -1}', "age is finite seconds, not negative"),
+    ('{"type": "region", "interval": 0, "pid": 1, "start": 1, "end": 3, "heat": 1, "written": null, '
+     '"accessing_nodes": null, "nodes": {}, "age": "old"}', "'age' is str"),
     ('{"type": "header", "format": "other"}', "format 'other'"),
     ('{"type": "vmas", "interval": 0, "pid": 1, "vmas": [[1, 2]]}', "a vma is [start, end, name]"),
 ])
@@ -94,9 +101,10 @@ def test_adjacent_equal_regions_merge_and_their_pages_add_up() -> None:
                             region(20, 30, 3.0, {1: 1}),  # other heat
                             region(31, 40, 3.0),  # not adjacent
                             region(40, 50, 3.0, written=True),  # other written
-                            region(50, 60, 3.0, written=True, accessing={1: 1.0})])  # other accessing
+                            region(50, 60, 3.0, written=True, accessing={1: 1.0}),  # other accessing
+                            region(60, 70, 3.0, written=True, accessing={1: 1.0}, age=5.0)])  # other age
     assert [(r.start, r.end, r.nodes) for r in merged] == [
-        (0, 20, {0: 3, 1: 1}), (20, 30, {1: 1}), (31, 40, {}), (40, 50, {}), (50, 60, {})]
+        (0, 20, {0: 3, 1: 1}), (20, 30, {1: 1}), (31, 40, {}), (40, 50, {}), (50, 60, {}), (60, 70, {})]
 
 
 def write_intervals(writer: ProfileWriter, count: int, regions: int = 4) -> None:

@@ -89,12 +89,12 @@ def test_a_run_writes_a_header_then_each_interval_with_placement_then_an_end(tmp
 def test_adjacent_equal_regions_merge_and_each_gets_its_nodes(tmp_path: Path) -> None:
     make_process(tmp_path)
     FakeTracker.script = [[Region(PID, START + i * PAGE, START + (i + 1) * PAGE, 1.0 if i < 6 else 2.0,
-                                  "writes") for i in range(8)]]
+                                  "writes", age=None if i < 6 else 3.0) for i in range(8)]]
     kernel = query_kernel(tmp_path, {0: 0, 1: 0, 2: 1, 3: 1, 6: 2})
     _, records, _ = run(tmp_path, kernel, duration=1.0)
-    regions = [(r.start, r.end, r.heat, r.nodes) for r in records if isinstance(r, RegionRecord)]
-    assert regions == [(START, START + 6 * PAGE, 1.0, {0: 2, 1: 2}), (START + 6 * PAGE, START + 8 * PAGE, 2.0,
-                                                                      {2: 1})]
+    regions = [(r.start, r.end, r.heat, r.nodes, r.age) for r in records if isinstance(r, RegionRecord)]
+    assert regions == [(START, START + 6 * PAGE, 1.0, {0: 2, 1: 2}, None),
+                       (START + 6 * PAGE, START + 8 * PAGE, 2.0, {2: 1}, 3.0)]
 
 
 def test_changed_mappings_are_written_again_before_the_interval(tmp_path: Path) -> None:

@@ -104,7 +104,7 @@ MIB = 1 << 20
 
 def test_heat_comes_from_the_first_and_accessing_nodes_from_the_others_by_overlap() -> None:
     heat = [Region(1, 0, 4 * MIB, 5.0, "accesses", written=True),
-            Region(1, 4 * MIB, 8 * MIB, 0.0, "accesses"),
+            Region(1, 4 * MIB, 8 * MIB, 0.0, "accesses", age=12.5),
             Region(1, 8 * MIB, 9 * MIB, 1.0, "accesses", accessing_nodes={2: 1.0}),  # its own: kept
             Region(2, 0, MIB, 1.0, "accesses")]  # no source for pid 2: stays None
     # Two sources for pid 1: node 1 for its first 6 MiB, node 0 after.
@@ -114,8 +114,9 @@ def test_heat_comes_from_the_first_and_accessing_nodes_from_the_others_by_overla
     combined = Combined([Part("damon", heat, log), Part("threads", sources, log)])
     with tracking(combined):
         found = list(combined.sample())
-    assert [(r.heat, r.written, r.heat_unit) for r in found] == [
-        (5.0, True, "accesses"), (0.0, None, "accesses"), (1.0, None, "accesses"), (1.0, None, "accesses")]
+    assert [(r.heat, r.written, r.heat_unit, r.age) for r in found] == [
+        (5.0, True, "accesses", None), (0.0, None, "accesses", 12.5), (1.0, None, "accesses", None),
+        (1.0, None, "accesses", None)]
     assert found[0].accessing_nodes == {1: 1.0}
     assert found[1].accessing_nodes == pytest.approx({0: 0.25, 1: 0.75})  # 2 MiB of each source
     assert found[2].accessing_nodes == {2: 1.0}

@@ -94,6 +94,8 @@ class RegionRecord:
     written: bool | None
     accessing_nodes: dict[int, float] | None
     nodes: dict[int, int] = field(default_factory=dict)
+    age: float | None = None
+    """Seconds the region's access pattern has held (DAMON's age), None when the tracker cannot tell."""
 
     def __post_init__(self) -> None:
         if not 0 <= self.start < self.end:
@@ -101,6 +103,8 @@ class RegionRecord:
                                     f"[{self.start}, {self.end})")
         if not (math.isfinite(self.heat) and self.heat >= 0):
             raise InvalidInputError(f"a region's heat is a finite number, not negative: {self.heat}")
+        if self.age is not None and not (math.isfinite(self.age) and self.age >= 0):
+            raise InvalidInputError(f"a region's age is finite seconds, not negative: {self.age}")
 
 
 @dataclass(frozen=True)
@@ -142,6 +146,8 @@ def to_json(record: Record) -> str:
                 "end": record.end, "heat": record.heat, "written": record.written,
                 "accessing_nodes": None if record.accessing_nodes is None else _keys(record.accessing_nodes),
                 "nodes": _keys(record.nodes)}
+        if record.age is not None:  # only trackers that know it (DAMON) write the key
+            data["age"] = record.age
     else:
         data = {"type": "end", "intervals": record.intervals, "reason": record.reason, "time": record.time}
     return json.dumps(data, separators=(",", ":"), allow_nan=False)
@@ -226,7 +232,8 @@ def _from_object(data: dict[str, Any]) -> Record:
             return RegionRecord(_get(data, "interval", int), _get(data, "pid", int), _get(data, "start", int),
                                 _get(data, "end", int), float(_get(data, "heat", number)),
                                 _get(data, "written", bool, null=True),
-                                _nodes(data, "accessing_nodes", float, null=True), _nodes(data, "nodes", int))
+                                _nodes(data, "accessing_nodes", float, null=True), _nodes(data, "nodes", int),
+                                None if data.get("age") is None else float(_get(data, "age", number)))
         except InvalidInputError as error:
             raise _Bad(str(error)) from None
     if kind == "end":
@@ -237,14 +244,15 @@ def _from_object(data: dict[str, Any]) -> Record:
 
 def merge_regions(regions: Sequence[RegionRecord]) -> list[RegionRecord]:
     """Adjacent regions (one's end is the next one's start, same pid and interval) with equal heat,
-    written and accessing nodes, as one: their pages per node add up. Order is kept."""
+    written, accessing nodes and age, as one: their pages per node add up. Order is kept."""
     merged: list[RegionRecord] = []
     run: list[RegionRecord] = []  # the regions that merge into one, built once when the run ends
     for region in [*regions, None]:
         last = run[-1] if run else None
         if (region is not None and last is not None and last.end == region.start and last.pid == region.pid
                 and last.interval == region.interval and last.heat == region.heat
-                and last.written == region.written and last.accessing_nodes == region.accessing_nodes):
+                and last.written == region.written and last.accessing_nodes == region.accessing_nodes
+                and last.age == region.age):
             run.append(region)
             continue
         if len(run) > 1:

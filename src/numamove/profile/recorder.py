@@ -294,5 +294,5 @@ class _Loop:
         return [RegionRecord(self.index, pid, region.start, region.end, float(region.heat), region.written,
                              None if region.accessing_nodes is None else {
                                  int(node): float(share) for node, share in region.accessing_nodes.items()},
-                             {node: count for node, count in enumerate(row) if count})
+                             {node: count for node, count in enumerate(row) if count}, region.age)
                 for region, row in zip(regions, rows, strict=True)]

@@ -74,6 +74,10 @@ class Region:
     ``accessing_nodes`` maps a node id to the share (0 to 1, summing to 1) of
     the accesses that came from CPUs on that node (thread placement or NUMA
     hinting faults tell it), None when the tracker cannot tell.
+    ``age`` is how long, in seconds, the region's access pattern has held
+    (DAMON's age: aggregation intervals without a marked change in heat), None
+    when the tracker cannot tell. A cold region with a large age has been
+    idle that long.
     """
 
     pid: int
@@ -83,6 +87,7 @@ class Region:
     heat_unit: str
     written: bool | None = None
     accessing_nodes: Mapping[int, float] | None = None
+    age: float | None = None
 
     def __post_init__(self) -> None:
         if not 0 <= self.start < self.end:
@@ -90,6 +95,8 @@ class Region:
                                     f"[{self.start:#x}, {self.end:#x})")
         if self.heat < 0:
             raise InvalidInputError(f"a region's heat is not negative: {self.heat}")
+        if self.age is not None and not self.age >= 0:
+            raise InvalidInputError(f"a region's age is seconds, not negative: {self.age}")
 
     @property
     def size(self) -> int:

@@ -151,4 +151,5 @@ def _overlap_shares(targets: list[Region], sources: list[Region]) -> list[dict[i
 
 def _with_nodes(region: Region, nodes: Mapping[int, float]) -> Region:
     # The constructor, not dataclasses.replace: a third of the cost, and an access log has 100,000s.
-    return Region(region.pid, region.start, region.end, region.heat, region.heat_unit, region.written, nodes)
+    return Region(region.pid, region.start, region.end, region.heat, region.heat_unit, region.written, nodes,
+                  region.age)

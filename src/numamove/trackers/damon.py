@@ -104,8 +104,9 @@ class DamonTracker:
 
     ``heat`` is :data:`HEAT_UNIT`: a region's nr_accesses over the last
     aggregation interval (how many of DAMON's checks saw an access), divided by
-    that interval in seconds; at most 1 / sampling interval. ``written`` and
-    ``accessing_nodes`` are None: DAMON sees Accessed bits only.
+    that interval in seconds; at most 1 / sampling interval. ``age`` is DAMON's
+    age in seconds: how long the region's nr_accesses has stayed about the same.
+    ``written`` and ``accessing_nodes`` are None: DAMON sees Accessed bits only.
     """
 
     info = TrackerInfo(
@@ -117,7 +118,7 @@ class DamonTracker:
                    "regions (max_regions bounds it); aggregation intervals other than the last before "
                    "each sample",
         cost="a kernel thread (kdamond) per process, sampling every sampling interval; per sample and "
-             "process one sysfs update that waits up to two aggregation intervals, and three small file "
+             "process one sysfs update that waits up to two aggregation intervals, and four small file "
              "reads per region",
         options=OPTIONS,
     )
@@ -214,6 +215,7 @@ class DamonTracker:
         sysfs = self._sysfs
         regions: list[Region] = []
         per_second = 1e6 / self.attributes.aggr_us
+        aggregation = self.attributes.aggr_us / 1e6
         try:
             alive = self._check_targets()
             for kdamond, pid in self._kdamond_pids():
@@ -230,8 +232,9 @@ class DamonTracker:
                         break  # DAMON stopped it: its target exited since the check
                     tried = sysfs.tried_regions(kdamond)
                     if tried:
-                        regions.extend(Region(pid, start, end, accesses * per_second, HEAT_UNIT)
-                                       for start, end, accesses in tried if start < end)
+                        regions.extend(Region(pid, start, end, accesses * per_second, HEAT_UNIT,
+                                              age=age * aggregation)
+                                       for start, end, accesses, age in tried if start < end)
                         break
             if not regions:
                 self._check_targets()

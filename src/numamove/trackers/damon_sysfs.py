@@ -177,12 +177,12 @@ class DamonSysfs:
             self.write(f"{scheme}/access_pattern/{name}/min", 0)
             self.write(f"{scheme}/access_pattern/{name}/max", top)
 
-    def tried_regions(self, kdamond: int) -> list[tuple[int, int, int]]:
-        """(start, end, nr_accesses) of each region scheme 0 tried at the last update, in address order.
+    def tried_regions(self, kdamond: int) -> list[tuple[int, int, int, int]]:
+        """(start, end, nr_accesses, age) of each region scheme 0 tried at the last update, in address
+        order; age counts aggregation intervals.
 
-        The hot path: three small files per region per sample, each read with
-        one open and one read(2) (``Kernel.open``, unbuffered). ``age`` is not
-        read: the tracker does not report it.
+        The hot path: four small files per region per sample, each read with
+        one open and one read(2) (``Kernel.open``, unbuffered).
         """
         base = f"{KDAMONDS}/{kdamond}/contexts/0/schemes/0/tried_regions/"
         opened = self.kernel.open
@@ -196,7 +196,7 @@ class DamonSysfs:
 
         try:
             regions = [(number(f"{base}{name}/start"), number(f"{base}{name}/end"),
-                        number(f"{base}{name}/nr_accesses"))
+                        number(f"{base}{name}/nr_accesses"), number(f"{base}{name}/age"))
                        for name in self.kernel.listdir(base) if name.isdigit()]
         except OSError as error:
             raise damon_error(error, "a read of the tried regions") from None
