@@ -164,6 +164,28 @@ def test_tiering_demotes_warm_memory_outside_the_hot_set_when_a_hotter_set_needs
     assert plan("tiering", nothing_hotter, demote="cold").moves == ()
 
 
+def test_tiering_swaps_a_region_in_only_when_it_is_hotter_by_the_margin() -> None:
+    # The fast tier is full with a region at 40; one at 50 waits below: noise between two profiles can
+    # make that much difference, so by default (margin 0.5: 40 ranks as 60) nothing swaps.
+    nodes = (node(0, free=KEEP), FULL_1, node(2))
+    snap = snapshot(region(0, {0: HOT}, 40), region(HOT, {2: HOT}, 50, {0: 1.0}), nodes=nodes)
+    held = plan("tiering", snap)
+    assert held.moves == ()
+    assert ("1 regions below (16 MiB) read hotter than memory on the fast tier, but by less than the margin "
+            "(0.5), and stay where they are") in held.notes
+    swapped = [(0, HOT, 0, 2, HOT, "demote"), (HOT, 2 * HOT, 2, 0, HOT, "promote")]
+    assert [where(m) for m in plan("tiering", snap, margin="0").moves] == swapped
+    assert [where(m) for m in plan("tiering", snap, margin="20%").moves] == swapped
+    hotter = snapshot(region(0, {0: HOT}, 40), region(HOT, {2: HOT}, 61, {0: 1.0}), nodes=nodes)
+    assert [where(m) for m in plan("tiering", hotter).moves] == swapped
+    # A region half on the fast tier gets half the margin: 40 ranks as 50, below 55.
+    half = snapshot(region(0, {0: HOT // 2, 2: HOT // 2}, 40), region(HOT, {2: HOT}, 55, {0: 1.0}),
+                    nodes=(node(0, free=KEEP + HOT // 2 * P), FULL_1, node(2)))
+    assert [where(m)[4:] for m in plan("tiering", half).moves] == [(HOT // 2, "demote"), (HOT, "promote")]
+    with pytest.raises(InvalidInputError, match="option margin must be a number from 0 to 100, not '-1'"):
+        REGISTRY.build("tiering", {"margin": "-1"})
+
+
 def test_tiering_takes_tiers_from_the_kernel_when_it_has_them() -> None:
     # Node 1 is in a slower tier although it has CPUs: the hot pages there go to node 0.
     nodes = (node(0, tier=4), node(1, tier=22), node(2, tier=22))

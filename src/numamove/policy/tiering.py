@@ -5,7 +5,11 @@ without tier data, the nodes with CPUs, memory-only nodes being slower. Regions
 are ranked by heat, and the hot set is the hottest of them whose bytes fit the
 fast tier for this plan: its free memory less the headroom, plus what the
 processes already hold there (Memtis's idea: size the hot set to the tier,
-rather than promote whatever was touched last). Hot-set pages on a slow node
+rather than promote whatever was touched last). Memory already on the fast
+tier ranks as if ``margin`` (a share, default 0.5) hotter than it read: a
+region below takes its place only when it is hotter by more than that, so
+regions of about equal heat, whose readings differ by noise from one profile
+to the next, are not swapped in and out. Hot-set pages on a slow node
 are promoted; pages outside the hot set are demoted from the fast tier,
 coldest first (cold, then hot memory that did not fit), only as much as the
 promotions and the headroom need (option ``demote=needed``), or every cold
@@ -23,7 +27,7 @@ from dataclasses import replace
 from typing import ClassVar
 
 from numamove.errors import InvalidInputError
-from numamove.policy.base import Settings, read_settings, register
+from numamove.policy.base import Settings, fraction, read_settings, register
 from numamove.policy.plan import Move, Plan
 from numamove.policy.rules import FAR, finish, heat_text, hot_rule, nodes_text, part, prefix_with, size_text
 from numamove.policy.snapshot import NodeState, RegionState, Snapshot
@@ -127,6 +131,9 @@ class TieringPolicy:
     options: ClassVar[Mapping[str, str]] = {
         "demote": "needed (default): demote cold memory only to make room for promotions and restore "
                   "the headroom; cold: demote every cold page on the fast tier",
+        "margin": "how much hotter, as a share, memory on a slower node must be than memory on the fast "
+                  "tier to take its place (default 0.5; 0 to 100): equally warm regions, whose heat "
+                  "differs by noise between profiles, are not swapped back and forth",
     }
 
     def __init__(self, options: Mapping[str, str] | None = None) -> None:
@@ -135,6 +142,7 @@ class TieringPolicy:
         self.demote = self.given.get("demote", "needed")
         if self.demote not in ("needed", "cold"):
             raise InvalidInputError(f"tiering option demote must be needed or cold, not {self.demote[:40]!r}")
+        self.margin = fraction(self.given.get("margin", "0.5"), "tiering option margin", 0.0, 100.0)
 
     def plan(self, snapshot: Snapshot) -> Plan:
         fast, slow = tiers(snapshot)
@@ -148,7 +156,7 @@ class TieringPolicy:
         capacity = sum(n.free_bytes - math.ceil(self.settings.headroom * n.total_bytes) for n in fast) + held
         hot = sorted((i for i, r in enumerate(snapshot.regions)
                       if self.settings.is_hot(r.heat) and r.resident > 0),
-                     key=lambda i: -snapshot.regions[i].heat)
+                     key=lambda i: -self._rank(snapshot.regions[i], fast_ids))
         hot_set: list[int] = []
         used = 0
         for index in hot:
@@ -157,6 +165,8 @@ class TieringPolicy:
                 break
             hot_set.append(index)
             used += size
+        coolest = min((snapshot.regions[i].heat for i in hot_set), default=math.inf)
+        held_back = {i for i in hot[len(hot_set):] if snapshot.regions[i].heat > coolest}
         planner = _Planner(snapshot, self.settings, fast, slow, set(hot_set))
         words = f"in the hottest {size_text(used)} that fit the fast tier"
         for index in hot_set:
@@ -167,9 +177,14 @@ class TieringPolicy:
             if self.demote == "cold":
                 planner.demote(node.id, -1, "off the fast tier")
         notes = []
-        if len(hot_set) < len(hot):
-            left = sum(snapshot.regions[i].resident for i in hot[len(hot_set):]) * page
-            notes.append(f"{len(hot) - len(hot_set)} hot regions ({size_text(left)}) do not fit the fast "
+        if held_back:
+            size = sum(snapshot.regions[i].resident for i in held_back) * page
+            notes.append(f"{len(held_back)} regions below ({size_text(size)}) read hotter than memory on the "
+                         f"fast tier, but by less than the margin ({self.margin:g}), and stay where they are")
+        unfit = [i for i in hot[len(hot_set):] if i not in held_back]
+        if unfit:
+            left = sum(snapshot.regions[i].resident for i in unfit) * page
+            notes.append(f"{len(unfit)} hot regions ({size_text(left)}) do not fit the fast "
                          f"tier's {size_text(max(capacity, 0))} for these processes and stay where they are")
         why = ""
         if not planner.moves:
@@ -177,6 +192,11 @@ class TieringPolicy:
                    if not hot else f"the hot set ({size_text(used)}) is already on the fast tier (nodes "
                    f"{nodes_text(fast_ids)}) and the fast tier keeps its headroom")
         return finish(self.name, self.given, snapshot, planner.moves, self.settings, notes, why)
+
+    def _rank(self, region: RegionState, fast_ids: set[int]) -> float:
+        """The heat a region ranks by: raised by the margin for the share of it already on the fast tier."""
+        on_fast = sum(pages for node, pages in region.pages.items() if node in fast_ids)
+        return region.heat * (1 + self.margin * on_fast / region.resident)
 
     def _promote(self, planner: _Planner, region: RegionState, fast: list[NodeState], fast_ids: set[int],
                  words: str) -> None:
