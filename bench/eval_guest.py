@@ -396,7 +396,7 @@ def main() -> int:
     parser.add_argument("--sample", default="0.5s", help="the daemon's sampling interval")
     parser.add_argument("--no-flush", action="store_true",
                         help="the hammers skip the TLB flush after each pass (DAMON sees little then)")
-    parser.add_argument("--tuned", default="min_heat=20", help="the policy options of the tuned run")
+    parser.add_argument("--tuned", default="margin=0", help="the policy options of the tuned run")
     parser.add_argument("--scan-period-max-ms", type=int, default=0,
                         help="AutoNUMA's longest scan period (debugfs sched/numa_balancing; the kernel's "
                              "default is 60000): kernel runs with it are labelled kernel-tuned")

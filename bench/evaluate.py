@@ -23,8 +23,8 @@ tier room (free memory above the 5% headroom, plus the workload's other memory t
 Tuning experiments, each a boot of its own when named in --boots:
 
 - boot "tuned" (numa_balancing=disable): the tiering workloads under numamove's
-  daemon with the tiering policy's --tuned options (default min_heat=20, in
-  DAMON's accesses per second: the hot set only, not every page touched);
+  daemon with the tiering policy's --tuned options (default margin=0: the policy
+  swapping regions on any difference in heat, for comparison with its margin);
 - boot "fast" (numa_balancing=disable): the workloads under numamove
   with a shorter cycle (interval 2s, profile 1s, sample 0.25s; default 4s, 2s, 0.5s);
 - boot "kerneltuned": as "kernel", with AutoNUMA's longest scan period capped at
@@ -190,7 +190,7 @@ def main() -> int:
     parser.add_argument("--interval", default="4s", help="numamove's daemon: its cycle")
     parser.add_argument("--profile", default="2s", help="numamove's daemon: the profile per cycle")
     parser.add_argument("--sample", default="0.5s", help="numamove's daemon: its sampling interval")
-    parser.add_argument("--tuned", default="min_heat=20",
+    parser.add_argument("--tuned", default="margin=0",
                         help="the tiering policy's options in the tuned runs (a third boot)")
     parser.add_argument("--report-only", action="store_true")
     args = parser.parse_args()
