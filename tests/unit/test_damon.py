@@ -33,6 +33,7 @@ from numamove.procfs.stat import parse_task_stat
 from numamove.signals import Terminated, raising
 from numamove.trackers import get, tracking
 from numamove.trackers.damon import ABSENT, HEAT_UNIT, RECORD, DamonTracker, join_smallest_gaps
+from numamove.trackers.damon_sysfs import DamonSysfs
 
 KD = "sys/kernel/mm/damon/admin/kdamonds"
 ME, MY_START = 4242, 5000
@@ -476,6 +477,18 @@ def test_parsers() -> None:
     assert parse_signed("-1\n", "pid") == -1
     with pytest.raises(InvalidInputError, match="pid holds"):
         parse_signed("--1", "pid")
+
+
+def test_tried_regions_read_in_address_order_and_a_bad_value_is_named(kernel: FakeDamon) -> None:
+    base = f"{KD}/0/contexts/0/schemes/0/tried_regions"
+    for index, values in enumerate([(8192, 12288, 3, 7), (4096, 8192, 1, 0)]):
+        for name, value in zip(("start", "end", "nr_accesses", "age"), values, strict=True):
+            kernel.put(f"{base}/{index}/{name}", value)
+    kernel.put(f"{base}/total_bytes", 8192)  # not a region: skipped
+    assert DamonSysfs(kernel).tried_regions(0) == [(4096, 8192, 1, 0), (8192, 12288, 3, 7)]
+    kernel.put(f"{base}/1/age", "\u0663")  # an Arabic-Indic three: a digit, but not one the kernel writes
+    with pytest.raises(InvalidInputError, match="tried_regions/1/age holds '\u0663', not an unsigned number"):
+        DamonSysfs(kernel).tried_regions(0)
 
 
 def test_the_targets_mappings_are_damons_first_regions(kernel: FakeDamon) -> None:

@@ -54,6 +54,23 @@ def test_a_dry_run_records_writes_and_makes_none(tmp_path: Path) -> None:
         ("sys/kernel/mm/damon/admin/kdamonds/nr_kdamonds", b"1", None), ("proc/7/clear_refs", b"4", None)]
 
 
+def test_small_files_below_one_directory_read_in_order(tmp_path: Path) -> None:
+    regions = tmp_path / "sys" / "tried_regions"
+    for index, (start, end) in enumerate([(4096, 8192), (0, 4096)]):
+        (regions / str(index)).mkdir(parents=True)
+        (regions / str(index) / "start").write_text(f"{start}\n")
+        (regions / str(index) / "end").write_text(f"{end}\n")
+    kernel = Kernel(tmp_path)
+    assert kernel.read_files("sys/tried_regions", ["0/start", "0/end", "1/start", "1/end"]) == [
+        b"4096\n", b"8192\n", b"0\n", b"4096\n"]
+    assert kernel.read_files("sys/tried_regions", ["0/start"], size=2) == [b"40"]
+    assert kernel.read_files("sys/tried_regions", []) == []
+    with pytest.raises(FileNotFoundError):
+        kernel.read_files("sys/tried_regions", ["0/start", "2/start"])
+    with pytest.raises(NotADirectoryError):
+        kernel.read_files("sys/tried_regions/0/start", [])
+
+
 def test_a_write_that_fails_is_still_logged_and_raises(tmp_path: Path) -> None:
     kernel = Kernel(tmp_path)
     with pytest.raises(FileNotFoundError):

@@ -20,7 +20,7 @@ from __future__ import annotations
 import functools
 import os
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, BinaryIO, Final, ParamSpec, TypeVar, cast
@@ -223,6 +223,26 @@ class Kernel:
     def has_cap_sys_nice(self) -> bool:
         """Whether the caller may use MPOL_MF_MOVE_ALL and move other users' pages."""
         return self.has_capability(CAP_SYS_NICE)
+
+    def read_files(self, directory: str, names: Sequence[str], size: int = 64) -> list[bytes]:
+        """The first ``size`` bytes of each of ``names``, paths relative to ``directory`` (under the root).
+
+        The directory is opened once and each file with openat(2): the kernel walks
+        the directory's long path once, not once per file (DAMON's tried regions,
+        four files a region each sample, read in half the time of a full open).
+        """
+        directory_fd = os.open(self._join(directory), os.O_RDONLY | os.O_DIRECTORY)
+        try:
+            found = []
+            for name in names:
+                fd = os.open(name, os.O_RDONLY, dir_fd=directory_fd)
+                try:
+                    found.append(os.read(fd, size))
+                finally:
+                    os.close(fd)
+            return found
+        finally:
+            os.close(directory_fd)
 
     def open(self, relative: str) -> BinaryIO:
         """A file under the root, opened unbuffered for reading at offsets (pagemap)."""

@@ -35,6 +35,8 @@ __all__ = ["ADMIN", "KDAMONDS", "Attributes", "DamonSysfs", "damon_error"]
 
 ADMIN = "sys/kernel/mm/damon/admin"
 KDAMONDS = f"{ADMIN}/kdamonds"
+TRIED_FIELDS = ("start", "end", "nr_accesses", "age")
+"""The files of a tried region, in the order :meth:`DamonSysfs.tried_regions` gives them."""
 T = TypeVar("T")
 LOCKED_FOR = 5.0
 """Seconds a read or write waits for DAMON's sysfs lock, which a user's blocking command (another
@@ -181,24 +183,26 @@ class DamonSysfs:
         """(start, end, nr_accesses, age) of each region scheme 0 tried at the last update, in address
         order; age counts aggregation intervals.
 
-        The hot path: four small files per region per sample, each read with
-        one open and one read(2) (``Kernel.open``, unbuffered).
+        The hot path: four small files per region per sample, read with
+        :meth:`Kernel.read_files <numamove.kernel.Kernel.read_files>` (one openat(2)
+        and one read(2) each, below the directory opened once).
         """
-        base = f"{KDAMONDS}/{kdamond}/contexts/0/schemes/0/tried_regions/"
-        opened = self.kernel.open
-
-        def number(path: str) -> int:
-            with opened(path) as file:
-                word = file.read(32).strip()
-            if not word.isdigit():
-                raise InvalidInputError(f"{path} holds {word!r}, not an unsigned number")
-            return int(word)
-
+        base = f"{KDAMONDS}/{kdamond}/contexts/0/schemes/0/tried_regions"
         try:
-            regions = [(number(f"{base}{name}/start"), number(f"{base}{name}/end"),
-                        number(f"{base}{name}/nr_accesses"), number(f"{base}{name}/age"))
-                       for name in self.kernel.listdir(base) if name.isdigit()]
+            names = [f"{name}/{field}" for name in self.kernel.listdir(base) if name.isdigit()
+                     for field in TRIED_FIELDS]
+            words = self.kernel.read_files(base, names, 32)
         except OSError as error:
             raise damon_error(error, "a read of the tried regions") from None
+        numbers = []
+        for name, word in zip(names, words, strict=True):
+            text = word.strip()
+            if not (text.isascii() and text.isdigit()):
+                raise InvalidInputError(f"{base}/{name} holds {text.decode(errors='replace')!r}, "
+                                        f"not an unsigned number")
+            numbers.append(int(text))
+        fields = len(TRIED_FIELDS)
+        regions = [(numbers[i], numbers[i + 1], numbers[i + 2], numbers[i + 3])
+                   for i in range(0, len(numbers), fields)]
         regions.sort()
         return regions
