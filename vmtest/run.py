@@ -8,7 +8,9 @@ its own writes) and the project directory read-write, and runs COMMAND there
 as root. COMMAND's output streams to our stdout; our exit status is COMMAND's.
 When the guest cannot boot or report a status, the exit status is 125 and the
 end of the kernel console is shown, so a test run that depends on the guest
-fails loudly.
+fails loudly. A guest kernel that panics while booting, before the command
+starts, is booted once more (saying so, with its console): TCG has panicked
+an early boot now and then, and nothing of the command has run by then.
 
 Default topology: node 0 and node 1 have one vCPU and 1 GiB each, node 2 has
 1 GiB and no CPU (a CXL-like expander), and ACPI HMAT describes node 2 as
@@ -43,6 +45,9 @@ GUEST_MODULES = ("virtio_pci", "virtio_console", "9pnet_virtio", "9p", "overlay"
 # Environment variables passed into the guest; the rest of the host's is noise there.
 PASSED_ENV = re.compile(r"^(HOME|LANG|LC_\w+|TERM|TZ|PYTHON\w*|NUMAMOVE_\w+|PYTEST_\w+|CI|COLUMNS)$")
 STATUS_NO_REPORT = 125
+BOOT_ATTEMPTS = 2
+"""Boots tried when the guest's kernel panics before the command starts (an emulator's flake);
+a panic once the command runs, a timeout, or a guest that never reports ends the run at once."""
 STATUS_TIMEOUT = 124
 
 
@@ -180,6 +185,7 @@ def command_script(command: list[str], workdir: Path) -> str:
             lines.append(f"export {name}={shlex.quote(value)}")
     lines.append(f"export PATH={shlex.quote(guest_path())}")
     lines.append("export NUMAMOVE_IN_VM=1")
+    lines.append(": > /run/vmtest/started")  # the host tells a boot that failed from a command that did
     lines.append(f"cd {shlex.quote(str(workdir))} || exit {STATUS_NO_REPORT}")
     lines.append("exec " + " ".join(shlex.quote(arg) for arg in command))
     return "\n".join(lines) + "\n"
@@ -307,33 +313,25 @@ def run(args: argparse.Namespace) -> int:
             "-device", "virtserialport,chardev=output,name=output",
             *shlex.split(os.environ.get("NUMAMOVE_VM_QEMU_OPTS", "")),
         ]
-        done = threading.Event()
-        copier = threading.Thread(target=stream, args=(output, done), daemon=True)
-        copier.start()
-        started = time.monotonic()
-        with open(scratch / "qemu.log", "wb") as qemu_log:
-            guest = subprocess.Popen(qemu, stdin=subprocess.DEVNULL, stdout=qemu_log, stderr=qemu_log)
-            try:
-                guest.wait(timeout=args.timeout or None)
-                timed_out = False
-            except subprocess.TimeoutExpired:
-                guest.kill()
-                guest.wait()
-                timed_out = True
-            except BaseException:
-                guest.kill()
-                guest.wait()
-                raise
-            finally:
-                done.set()
-                copier.join()
-        elapsed = time.monotonic() - started
-        status_file = control / "status"
-        if status_file.exists() and status_file.read_text().strip().isdigit():
-            status = int(status_file.read_text())
-            if args.verbose:
-                print(f"vmtest: guest ran for {elapsed:.1f} s, command exit {status}", file=sys.stderr)
-            return status
+        for attempt in range(1, BOOT_ATTEMPTS + 1):
+            for stale in (output, console, control / "started", control / "status"):
+                stale.unlink(missing_ok=True)
+            guest, timed_out, elapsed = boot(qemu, scratch, output, args.timeout)
+            status_file = control / "status"
+            if status_file.exists() and status_file.read_text().strip().isdigit():
+                status = int(status_file.read_text())
+                if args.verbose:
+                    print(f"vmtest: guest ran for {elapsed:.1f} s, command exit {status}", file=sys.stderr)
+                return status
+            panic = console.exists() and b"Kernel panic" in console.read_bytes()
+            if (timed_out or not panic or (control / "started").exists()) or attempt == BOOT_ATTEMPTS:
+                break
+            # The emulated guest's kernel died before the command began (TCG has panicked a boot
+            # now and then): nothing of the command ran, so booting again repeats nothing.
+            tail = console.read_bytes()[-1500:].decode(errors="replace")
+            print(f"vmtest: the guest kernel panicked while booting, before the command started; "
+                  f"booting again (attempt {attempt + 1} of {BOOT_ATTEMPTS})\n--- console (end) ---\n{tail}",
+                  file=sys.stderr)
         if timed_out:
             print(f"vmtest: the guest timed out after {args.timeout} s", file=sys.stderr)
         else:
@@ -344,6 +342,32 @@ def run(args: argparse.Namespace) -> int:
                 tail = log.read_bytes()[-4000:].decode(errors="replace")
                 print(f"--- {log.name} (end) ---\n{tail}", file=sys.stderr)
         return STATUS_TIMEOUT if timed_out else STATUS_NO_REPORT
+
+
+def boot(qemu: list[str], scratch: Path, output: Path, timeout: float) -> tuple[subprocess.Popen[bytes], bool,
+                                                                          float]:
+    """Run the guest to its end, streaming its command's output: (QEMU, timed out, seconds)."""
+    done = threading.Event()
+    copier = threading.Thread(target=stream, args=(output, done), daemon=True)
+    copier.start()
+    started = time.monotonic()
+    with open(scratch / "qemu.log", "wb") as qemu_log:
+        guest = subprocess.Popen(qemu, stdin=subprocess.DEVNULL, stdout=qemu_log, stderr=qemu_log)
+        try:
+            guest.wait(timeout=timeout or None)
+            timed_out = False
+        except subprocess.TimeoutExpired:
+            guest.kill()
+            guest.wait()
+            timed_out = True
+        except BaseException:
+            guest.kill()
+            guest.wait()
+            raise
+        finally:
+            done.set()
+            copier.join()
+    return guest, timed_out, time.monotonic() - started
 
 
 def _escape(path: Path) -> str:
