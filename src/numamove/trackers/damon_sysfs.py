@@ -27,7 +27,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TypeVar
 
-from numamove.errors import InvalidInputError, KernelError, kernel_error
+from numamove.errors import KernelError, kernel_error
 from numamove.kernel import Kernel
 from numamove.procfs.damon import parse_signed, parse_unsigned
 
@@ -194,15 +194,9 @@ class DamonSysfs:
             words = self.kernel.read_files(base, names, 32)
         except OSError as error:
             raise damon_error(error, "a read of the tried regions") from None
-        numbers = []
-        for name, word in zip(names, words, strict=True):
-            text = word.strip()
-            if not (text.isascii() and text.isdigit()):
-                raise InvalidInputError(f"{base}/{name} holds {text.decode(errors='replace')!r}, "
-                                        f"not an unsigned number")
-            numbers.append(int(text))
-        fields = len(TRIED_FIELDS)
+        numbers = [parse_unsigned(word.decode(errors="replace"), f"{base}/{name}")
+                   for name, word in zip(names, words, strict=True)]
         regions = [(numbers[i], numbers[i + 1], numbers[i + 2], numbers[i + 3])
-                   for i in range(0, len(numbers), fields)]
+                   for i in range(0, len(numbers), len(TRIED_FIELDS))]
         regions.sort()
         return regions
